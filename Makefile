@@ -1,0 +1,33 @@
+# Two commands set up and run everything on a fresh machine:
+#   make run    trains configs/mnist_m2.py into workdirs/mnist_m2
+#   make test   runs the test suite
+# The first use creates .venv and installs the package with pinned versions.
+
+PYTHON ?= python3
+VENV ?= .venv
+CONFIG ?= configs/mnist_m2.py
+WORKDIR ?= workdirs/$(basename $(notdir $(CONFIG)))
+ARGS ?=
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install clean
+
+$(STAMP): pyproject.toml requirements-lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -c requirements-lock.txt -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/python -m experiments.train --config=$(CONFIG) \
+	  --workdir=$(WORKDIR) $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -n 2 $(PYTEST_ARGS) tests
+
+clean:
+	rm -rf $(VENV)

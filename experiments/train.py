@@ -1,0 +1,60 @@
+r"""Trains and evaluates one experiment.
+
+  python -m experiments.train --config=configs/mnist_m2.py \
+      --workdir=workdirs/mnist_m2 --config.alpha=10 \
+      --config.data.idx_dir=../shared/data/mnist-dev
+
+Running the same command again resumes from the workdir's last checkpoint.
+At the end the workdir holds eval.json, metrics.jsonl, tb/ (TensorBoard),
+checkpoints/, config.json and figures.
+"""
+
+import logging as std_logging
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+from ml_collections import config_flags
+
+from m2vae_jax import train
+from m2vae_jax.errors import UserError
+
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Folder for checkpoints, metrics, figures and eval.json.')
+config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file (configs/*.py[:variant]).',
+    lock_config=True)
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+class _QuietLibraries(std_logging.Filter):
+  """Keeps the progress lines readable: libraries' INFO chatter (orbax logs
+  a dozen lines per checkpoint) is dropped, their warnings are kept."""
+
+  def filter(self, record):
+    return (record.levelno >= std_logging.WARNING
+            or not any(f'/{lib}/' in record.pathname
+                       for lib in ('orbax', 'tensorflow_datasets', 'jax')))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+  logging.info('JAX %s, process %d of %d, devices: %s', jax.__version__,
+               jax.process_index(), jax.process_count(), jax.devices())
+  try:
+    result = train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
+  except UserError as e:
+    # A problem the user can fix: one line, no traceback.
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  logging.info('Done: %s', result)
+
+
+if __name__ == '__main__':
+  if '--verbosity' not in ' '.join(sys.argv) and '-v' not in sys.argv:
+    logging.set_verbosity(logging.INFO)
+  app.run(main)

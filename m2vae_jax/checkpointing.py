@@ -1,0 +1,54 @@
+"""Orbax checkpoints of the train state and the data-iterator state.
+
+A checkpoint is `workdir/checkpoints/<step>/` with two items: `state` (the
+TrainState pytree) and `data` (JSON: the step the data streams resume at and
+the seeds they were built from). Orbax writes each checkpoint into a
+temporary folder and renames it when complete, so a kill in the middle of a
+save leaves nothing that `latest_step` would pick.
+"""
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+
+def create_manager(workdir: str, *, max_to_keep: int = 2,
+                   async_save: bool = True) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=max_to_keep, create=True,
+      enable_async_checkpointing=async_save,
+      cleanup_tmp_directories=True)
+  return ocp.CheckpointManager(
+      os.path.abspath(os.path.join(workdir, 'checkpoints')),
+      options=options)
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any,
+         data_state: dict[str, Any]) -> None:
+  """Saves (asynchronously if the manager is async) at `step`."""
+  manager.save(step, args=ocp.args.Composite(
+      state=ocp.args.StandardSave(state),
+      data=ocp.args.JsonSave(data_state)), force=True)
+
+
+def restore_latest(manager: ocp.CheckpointManager, target: Any):
+  """Restores the newest complete checkpoint onto `target`'s structure.
+
+  Args:
+    manager: the workdir's manager.
+    target: a TrainState (concrete or abstract); its shapes, dtypes and
+      shardings say how to restore.
+
+  Returns:
+    (state, data_state), or None if the workdir has no checkpoint.
+  """
+  step = manager.latest_step()
+  if step is None:
+    return None
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+  restored = manager.restore(step, args=ocp.args.Composite(
+      state=ocp.args.StandardRestore(abstract),
+      data=ocp.args.JsonRestore()))
+  return restored['state'], dict(restored['data'])

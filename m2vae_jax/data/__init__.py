@@ -1,0 +1,35 @@
+"""Input data: the only package that imports TensorFlow / TFDS.
+
+`load_task_data(config.data)` returns a `pipeline.TaskData`; the data set is
+picked by `config.data.name` from `LOADERS`. Loaders import TFDS lazily, so
+`import m2vae_jax.data` stays cheap.
+"""
+
+from collections.abc import Callable
+
+import ml_collections
+
+from m2vae_jax.data import pipeline
+from m2vae_jax.errors import ConfigError
+
+
+def _load_mnist(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  from m2vae_jax.data import mnist  # pylint: disable=g-import-not-at-top
+  kw = dict(idx_dir=cfg.idx_dir or None, data_dir=cfg.tfds_data_dir or None)
+  return pipeline.TaskData(
+      train=mnist.load_split(cfg.train_split, **kw),
+      eval=mnist.load_split(cfg.eval_split, **kw),
+      num_classes=mnist.NUM_CLASSES, eval_split=cfg.eval_split)
+
+
+LOADERS: dict[str, Callable[[ml_collections.ConfigDict], pipeline.TaskData]] = {
+    'mnist': _load_mnist,
+}
+
+
+def load_task_data(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  """Loads the data set named by `cfg.name` (a `config.data` block)."""
+  if cfg.name not in LOADERS:
+    raise ConfigError(f'data.name={cfg.name!r} is not one of '
+                      f'{sorted(LOADERS)}')
+  return LOADERS[cfg.name](cfg)

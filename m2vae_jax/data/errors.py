@@ -1,0 +1,9 @@
+"""Errors raised by the data package."""
+
+
+class DataError(ValueError):
+  """A data problem the user can fix (missing folder, wrong layout, bad file).
+
+  The message is one line that names the offending path and says what was
+  expected there; entry points report it as that line, without a traceback.
+  """

@@ -1,0 +1,241 @@
+"""Labeled, unlabeled and eval batches, deterministic and resumable.
+
+Batch `t` of a stream depends only on (seed, t): sample position
+p = t * batch + i falls in epoch p // n, which is a fixed permutation of
+the stream's indices. So the whole iterator state is the step number, a
+resumed run sees exactly the batches an uninterrupted run would, and every
+process computes the same global batch and keeps its own contiguous slice
+(multi-host data parallelism without coordination).
+
+Pixels stay uint8 here; binarization happens on the accelerator inside the
+train step, where it is fresh every step and costs nothing on the host.
+"""
+
+from collections.abc import Callable, Iterator
+import concurrent.futures
+import dataclasses
+
+import numpy as np
+
+from m2vae_jax.data.errors import DataError
+from m2vae_jax.errors import ConfigError
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class TaskData:
+  """What a data set provides to the trainer.
+
+  Attributes:
+    train: the training split, {'image': uint8 [n, h, w, c], 'label': int
+      [n] (classification) or uint8 [n, h, w] (segmentation, 255 void)}.
+      Labels are drawn from it.
+    eval: the evaluation split, same features.
+    num_classes: classes of y.
+    eval_split: name of the eval split, for reports.
+    unlabeled: images used as unlabeled data; None means all of `train`.
+  """
+
+  train: Batch
+  eval: Batch
+  num_classes: int
+  eval_split: str
+  unlabeled: Batch | None = None
+
+  @property
+  def is_segmentation(self) -> bool:
+    return self.train['label'].ndim == 3
+
+
+def select_labeled(labels: np.ndarray, num_labeled: int, num_classes: int,
+                   seed: int, *, balanced: bool) -> np.ndarray:
+  """Indices of the labeled subset, drawn once from the seed.
+
+  Args:
+    labels: [n] class indices (or [n, ...] masks when not balanced).
+    num_labeled: how many; -1 for all.
+    num_classes: classes (balanced draws take num_labeled / classes each).
+    seed: the same seed gives the same subset on every host.
+    balanced: draw the same number from every class.
+
+  Returns:
+    Sorted int array of indices into `labels`.
+  """
+  n = labels.shape[0]
+  if num_labeled < 0:
+    return np.arange(n)
+  rng = np.random.default_rng([seed, 0x1abe1])
+  if not balanced:
+    if num_labeled > n:
+      raise DataError(f'data.num_labeled={num_labeled} but the training '
+                      f'split has only {n} labeled images')
+    return np.sort(rng.choice(n, num_labeled, replace=False))
+  if num_labeled % num_classes:
+    raise ConfigError(f'data.num_labeled={num_labeled} must be a multiple of '
+                      f'the {num_classes} classes (labels are drawn equally '
+                      'from every class)')
+  per_class = num_labeled // num_classes
+  chosen = []
+  for c in range(num_classes):
+    members = np.flatnonzero(labels == c)
+    if per_class > members.size:
+      raise DataError(f'data.num_labeled={num_labeled} asks for {per_class} '
+                      f'labels per class but class {c} has only '
+                      f'{members.size} training images')
+    chosen.append(rng.choice(members, per_class, replace=False))
+  return np.sort(np.concatenate(chosen))
+
+
+def process_slice(global_size: int, process_index: int,
+                  process_count: int) -> slice:
+  """This process's contiguous share of a global batch."""
+  if global_size % process_count:
+    raise ConfigError(f'a global batch of {global_size} does not split over '
+                      f'{process_count} processes')
+  per = global_size // process_count
+  return slice(process_index * per, (process_index + 1) * per)
+
+
+class BatchStream:
+  """An endless, shuffled stream of batches over a fixed index set."""
+
+  def __init__(self, arrays: Batch, indices: np.ndarray,
+               global_batch_size: int, seed: int, *,
+               keys: tuple[str, ...] = ('image', 'label'),
+               process_index: int = 0, process_count: int = 1,
+               transform: Callable[[Batch, int], Batch] | None = None):
+    """Creates the stream.
+
+    Args:
+      arrays: feature name -> array with a leading example axis.
+      indices: which examples the stream draws from.
+      global_batch_size: examples per step over all processes.
+      seed: shuffling seed (use different seeds for different streams).
+      keys: features to emit.
+      process_index, process_count: which slice this process keeps.
+      transform: (batch, step) -> batch, e.g. random flips; must be
+        deterministic given the step.
+    """
+    if len(indices) == 0:
+      raise DataError('a data stream has no examples to draw from')
+    self.arrays = {k: arrays[k] for k in keys}
+    self.indices = np.asarray(indices)
+    self.global_batch_size = global_batch_size
+    self.seed = seed
+    self.local = process_slice(global_batch_size, process_index,
+                               process_count)
+    self.transform = transform
+    self._perms: dict[int, np.ndarray] = {}
+
+  def _permutation(self, epoch: int) -> np.ndarray:
+    if epoch not in self._perms:
+      if len(self._perms) > 2:
+        self._perms.pop(min(self._perms))
+      rng = np.random.default_rng([self.seed, epoch])
+      self._perms[epoch] = self.indices[rng.permutation(len(self.indices))]
+    return self._perms[epoch]
+
+  def global_indices(self, step: int) -> np.ndarray:
+    """Example indices of the whole global batch of `step`."""
+    n = len(self.indices)
+    pos = step * self.global_batch_size + np.arange(self.global_batch_size)
+    epochs, offsets = np.divmod(pos, n)
+    out = np.empty(self.global_batch_size, np.int64)
+    for e in np.unique(epochs):
+      sel = epochs == e
+      out[sel] = self._permutation(int(e))[offsets[sel]]
+    return out
+
+  def __call__(self, step: int) -> Batch:
+    """This process's share of batch `step`."""
+    idx = self.global_indices(step)[self.local]
+    batch = {k: v[idx] for k, v in self.arrays.items()}
+    if self.transform is not None:
+      batch = self.transform(batch, step)
+    return batch
+
+
+def eval_batches(arrays: Batch, global_batch_size: int, *,
+                 keys: tuple[str, ...] = ('image', 'label'),
+                 process_index: int = 0,
+                 process_count: int = 1) -> Iterator[Batch]:
+  """The whole split once, in order, the last batch padded.
+
+  Every batch has `valid` (1 for real examples, 0 for padding) and `index`
+  (the example's position in the split, used to derive per-example noise
+  that does not depend on the batch size).
+
+  Yields:
+    This process's share of each global batch.
+  """
+  n = arrays[keys[0]].shape[0]
+  local = process_slice(global_batch_size, process_index, process_count)
+  for start in range(0, n, global_batch_size):
+    idx = np.arange(start, start + global_batch_size)[local]
+    valid = idx < n
+    safe = np.where(valid, idx, 0)
+    batch = {k: arrays[k][safe] for k in keys}
+    batch['valid'] = valid.astype(np.float32)
+    batch['index'] = idx.astype(np.int32)
+    yield batch
+
+
+def random_flip(seed: int, *, vertical: bool, horizontal: bool,
+                process_index: int = 0, process_count: int = 1):
+  """A stream transform flipping image and mask together, per example.
+
+  The flips of batch `t` are drawn for the global batch from (seed, t), so
+  they do not depend on how the batch is split over processes.
+
+  Returns:
+    transform(batch, step) -> batch.
+  """
+
+  def transform(batch: Batch, step: int) -> Batch:
+    n_local = batch['image'].shape[0]
+    rng = np.random.default_rng([seed, step, 0xf11b])
+    draws = rng.random((n_local * process_count, 2)) < 0.5
+    draws = draws[process_index * n_local:(process_index + 1) * n_local]
+    out = dict(batch)
+    for axis, enabled, flips in ((1, vertical, draws[:, 0]),
+                                 (2, horizontal, draws[:, 1])):
+      if not enabled or not flips.any():
+        continue
+      for k in out:
+        if k in ('image', 'label') and out[k].ndim >= 3:
+          v = out[k].copy()
+          v[flips] = np.flip(v[flips], axis=axis)
+          out[k] = v
+    return out
+
+  return transform
+
+
+class Prefetcher:
+  """Builds the batches of the next steps in background threads.
+
+  `fetch(step)` returns what `make(step)` returns; steps must be asked for
+  in increasing order. numpy and PIL release the GIL for the heavy parts
+  (copies, decode, resize), so a few threads keep up with an accelerator.
+  """
+
+  def __init__(self, make: Callable[[int], object], depth: int = 2,
+               workers: int = 1):
+    self.make = make
+    self.depth = depth
+    self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+    self.futures: dict[int, concurrent.futures.Future] = {}
+
+  def fetch(self, step: int):
+    for s in range(step, step + self.depth + 1):
+      if s not in self.futures:
+        self.futures[s] = self.pool.submit(self.make, s)
+    for s in [s for s in self.futures if s < step]:
+      self.futures.pop(s).cancel()
+    return self.futures.pop(step).result()
+
+  def close(self):
+    for f in self.futures.values():
+      f.cancel()
+    self.pool.shutdown(wait=True)

@@ -1,0 +1,106 @@
+"""Every config field the trainer reads, with its default.
+
+Experiment files in `configs/` start from `get_default_config()` and change
+what differs. Values derived from others (schedules, per-device batch
+sizes) are computed by the trainer, never here, so `--config.X=...`
+overrides always propagate.
+"""
+
+import ml_collections
+
+# Fields that may change when a run is resumed from its workdir: they do not
+# change what is computed at any given step.
+RUNTIME_FIELDS = (
+    'num_train_steps', 'log_every_steps', 'eval_every_steps',
+    'checkpoint_every_steps', 'keep_checkpoints', 'async_checkpointing',
+    'figures', 'data.idx_dir', 'data.tfds_data_dir', 'data.manual_dir',
+    'data.prefetch', 'data.workers', 'eval_batch_size',
+)
+
+
+def get_default_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  # --- Objective -----------------------------------------------------------
+  # 'supervised': alpha-free cross-entropy on the labeled batch (baselines).
+  # 'm2': J^alpha of eq. (7) on a labeled and an unlabeled batch.
+  c.objective = 'm2'
+  c.target = 'categorical'         # 'categorical' | 'bernoulli' (eq. 12)
+  c.estimator = 'enumerate'        # 'enumerate' | 'gumbel' | 'straight_through'
+  c.entropy = 'analytic'           # log q(y|x) term of U: 'analytic' | 'sample'
+  c.kl = 'analytic'                # z term: 'analytic' | 'sample' (eq. 10)
+  c.num_samples = 1                # z samples averaged per (x, y)
+  c.alpha = 10.0                   # weight of -log q(y|x) on labeled data
+  c.labeled_weight = 1.0           # weight of mean L(x, y) over the batch
+  c.unlabeled_weight = 1.0         # weight of mean U(x) over the batch
+  # Relaxation temperature tau = max(minimum, initial * exp(-rate * step))
+  # (Jang et al. 2016), for the gumbel estimators.
+  c.temperature = ml_collections.ConfigDict(
+      dict(initial=1.0, minimum=0.5, rate=3e-5))
+
+  # --- Optimisation --------------------------------------------------------
+  c.num_train_steps = 5900
+  c.batch_size = 100               # labeled examples per step (global)
+  c.unlabeled_batch_size = 100     # unlabeled examples per step (global)
+  c.eval_batch_size = 1000
+  c.learning_rate = 3e-4
+  c.warmup_steps = 0               # linear learning-rate warm-up
+  c.lr_schedule = 'constant'       # 'constant' | 'cosine'
+  c.adam_b1 = 0.9
+  c.adam_b2 = 0.999
+  c.grad_clip_norm = 0.0           # 0 disables clipping
+  c.skip_nonfinite_steps = False   # True: skip a step with NaN/inf, go on
+
+  # --- Model ---------------------------------------------------------------
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'mlp'
+  c.model.hidden = (1000, 1000)
+  c.model.latent_dim = 300
+  c.model.activation = 'relu'
+
+  # --- Data ----------------------------------------------------------------
+  c.data = ml_collections.ConfigDict()
+  c.data.name = 'mnist'
+  c.data.idx_dir = ''              # local IDX folder instead of TFDS mnist
+  c.data.tfds_data_dir = ''        # '' = TFDS default (~/tensorflow_datasets)
+  c.data.train_split = 'train'
+  c.data.eval_split = 'test'
+  c.data.num_labeled = 100         # labeled training examples (-1: all)
+  c.data.binarize = True           # x ~ Bernoulli(intensity), every step
+  c.data.prefetch = 2              # batches built ahead in threads
+
+  # --- Bookkeeping ---------------------------------------------------------
+  c.log_every_steps = 100
+  c.eval_every_steps = 0           # 0: evaluate at the end only
+  c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 2
+  c.async_checkpointing = True
+  c.figures = True
+  return c
+
+
+def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
+  """Makes `c` a tiny twin that trains in seconds on a CPU (for tests)."""
+  c.num_train_steps = 6
+  c.batch_size = 8
+  c.unlabeled_batch_size = 8
+  c.eval_batch_size = 16
+  c.data.num_labeled = 20
+  c.log_every_steps = 2
+  c.checkpoint_every_steps = 2
+  c.async_checkpointing = False
+  if c.model.name == 'mlp':
+    c.model.hidden = (32, 32)
+    c.model.latent_dim = 4
+
+
+def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
+  """{'a.b': value} for every leaf field."""
+  out = {}
+  for k, v in config.items():
+    if isinstance(v, ml_collections.ConfigDict):
+      out.update(flatten(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out

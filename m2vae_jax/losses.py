@@ -1,0 +1,486 @@
+"""The M2 objective as pure functions: no Flax, no configs, per-example values.
+
+Equation numbers refer to Zammit, "A Fully Convolutional M2 Variational
+Autoencoder for Semi-Supervised Semantic Segmentation" (the paper), which
+follows Kingma et al. (2014), "Semi-Supervised Learning with Deep Generative
+Models".
+
+Every function returns one value per example (the leading axis) and sums over
+all other axes; the caller reduces over the batch. Losses are *negative*
+bounds, to be minimised:
+
+  L(x, y) = -E_q(z|x,y)[log p(x|y,z) + log p(y) + log p(z) - log q(z|x,y)]
+  U(x)    = -E_q(y,z|x)[log p(x|y,z) + log p(y) + log p(z)
+                        - log q(y|x) - log q(z|x,y)]
+  J^alpha = sum_lab L + alpha * sum_lab -log q(y|x) + sum_unlab U     (eq. 7)
+
+Networks come in as plain callables, so the functions work with any model:
+
+  encode(x, y) -> (mean, log_var)  or a distrax distribution over z
+  decode(y, z) -> Bernoulli logits of x  or a distrax distribution over x
+
+Two kinds of target y are supported (`target=`):
+
+  'categorical'  y is one class per example (MNIST: logits [batch, classes]),
+                 or per pixel ([batch, height, width, classes]); one-hot y.
+  'bernoulli'    y is a multivariate Bernoulli over classes (the paper's
+                 segmentation target, Section 3): every class of every pixel
+                 is an independent binary variable; y is a {0,1} vector.
+"""
+
+from collections.abc import Callable
+import math
+from typing import Any
+
+import distrax
+import jax
+from jax.typing import ArrayLike
+import jax.numpy as jnp
+
+Array = jax.Array
+Encoder = Callable[[Array, Array], Any]
+Decoder = Callable[[Array, Array], Any]
+
+TARGETS = ('categorical', 'bernoulli')
+ESTIMATORS = ('enumerate', 'gumbel', 'straight_through')
+KL_MODES = ('analytic', 'sample')
+ENTROPY_MODES = ('analytic', 'sample')
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def sum_per_example(values: ArrayLike, mask: ArrayLike | None = None) -> Array:
+  """Sums every axis but the leading one, optionally weighting by a mask.
+
+  Args:
+    values: [batch, ...].
+    mask: broadcastable to `values` from the left, e.g. [batch, height, width]
+      for values [batch, height, width, channels]; 0 drops an entry.
+
+  Returns:
+    [batch].
+  """
+  values = jnp.asarray(values)
+  if mask is not None:
+    mask = jnp.asarray(mask, values.dtype)
+    mask = mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim))
+    values = values * mask
+  return jnp.sum(values, axis=tuple(range(1, values.ndim)))
+
+
+# ----------------------------------------------------------------------------
+# Gaussian latent z: p(z) = N(0, I), q(z|x,y) = N(mean, diag(exp(log_var))).
+# ----------------------------------------------------------------------------
+
+
+def gaussian_log_prob(z: ArrayLike, mean: ArrayLike,
+                      log_var: ArrayLike) -> Array:
+  """log N(z; mean, diag(exp(log_var))), summed per example.
+
+  Args:
+    z, mean, log_var: [batch, ...] (same shape).
+
+  Returns:
+    [batch].
+  """
+  z, mean, log_var = map(jnp.asarray, (z, mean, log_var))
+  sq = jnp.square(z - mean) * jnp.exp(-log_var)
+  return sum_per_example(-0.5 * (LOG_2PI + log_var + sq))
+
+
+def standard_normal_log_prob(z: ArrayLike) -> Array:
+  """log N(z; 0, I) summed per example. z: [batch, ...] -> [batch]."""
+  z = jnp.asarray(z)
+  return sum_per_example(-0.5 * (LOG_2PI + jnp.square(z)))
+
+
+def gaussian_kl_to_standard(mean: ArrayLike, log_var: ArrayLike) -> Array:
+  """KL(N(mean, diag(exp(log_var))) || N(0, I)) in closed form, per example.
+
+  KL = 1/2 sum(exp(log_var) + mean^2 - 1 - log_var)  (Kingma & Welling 2014,
+  appendix B).
+
+  Args:
+    mean, log_var: [batch, ...].
+
+  Returns:
+    [batch].
+  """
+  mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
+  return sum_per_example(
+      0.5 * (jnp.exp(log_var) + jnp.square(mean) - 1.0 - log_var))
+
+
+def sample_gaussian(key: Array, mean: ArrayLike, log_var: ArrayLike) -> Array:
+  """Reparameterised sample z = mean + exp(log_var / 2) * eps, eps ~ N(0, I)."""
+  mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
+  eps = jax.random.normal(key, mean.shape, mean.dtype)
+  return mean + jnp.exp(0.5 * log_var) * eps
+
+
+class _Posterior:
+  """q(z|x,y) given as (mean, log_var) or as a distrax distribution."""
+
+  def __init__(self, out: Any):
+    self.dist = out if isinstance(out, distrax.Distribution) else None
+    if self.dist is None:
+      self.mean, self.log_var = (jnp.asarray(o) for o in out)
+
+  def sample(self, key: Array) -> Array:
+    if self.dist is not None:
+      return self.dist.sample(seed=key)
+    return sample_gaussian(key, self.mean, self.log_var)
+
+  def log_prob(self, z: Array) -> Array:
+    if self.dist is not None:
+      return sum_per_example(self.dist.log_prob(z))
+    return gaussian_log_prob(z, self.mean, self.log_var)
+
+  def kl_to_standard(self) -> Array:
+    if self.dist is None:
+      return gaussian_kl_to_standard(self.mean, self.log_var)
+    if not _is_diagonal_gaussian(self.dist):
+      raise ValueError("kl='analytic' needs a diagonal Gaussian q(z|x,y) "
+                       f'(got {type(self.dist).__name__}); use kl=\'sample\'')
+    log_var = 2.0 * jnp.log(self.dist.stddev())
+    return gaussian_kl_to_standard(self.dist.mean(), log_var)
+
+
+def _is_diagonal_gaussian(dist: distrax.Distribution) -> bool:
+  if isinstance(dist, distrax.Independent):
+    dist = dist.distribution
+  return isinstance(dist, distrax.Normal | distrax.MultivariateNormalDiag)
+
+
+# ----------------------------------------------------------------------------
+# Likelihood p(x|y,z).
+# ----------------------------------------------------------------------------
+
+
+def bernoulli_log_likelihood(x: ArrayLike, logits: ArrayLike,
+                             mask: ArrayLike | None = None) -> Array:
+  """log Bern(x; sigmoid(logits)) summed per example (eq. 8, 12).
+
+  Written as x * l - softplus(l), which is exact for x in [0, 1] and stable
+  for large |l|.
+
+  Args:
+    x: [batch, ...] binary (or in [0, 1]) pixels.
+    logits: [batch, ...] same shape.
+    mask: optional, broadcastable from the left; 0 drops a pixel.
+
+  Returns:
+    [batch].
+  """
+  x, logits = jnp.asarray(x, jnp.result_type(float)), jnp.asarray(logits)
+  return sum_per_example(x * logits - jax.nn.softplus(logits), mask)
+
+
+def _log_likelihood(x: Array, decoded: Any) -> Array:
+  if isinstance(decoded, distrax.Distribution):
+    return sum_per_example(decoded.log_prob(x))
+  return bernoulli_log_likelihood(x, decoded)
+
+
+# ----------------------------------------------------------------------------
+# The target y: categorical or multivariate Bernoulli.
+# ----------------------------------------------------------------------------
+
+
+def _check_target(target: str) -> None:
+  if target not in TARGETS:
+    raise ValueError(f'target must be one of {TARGETS}, got {target!r}')
+
+
+def one_hot_target(labels: ArrayLike, num_classes: int) -> Array:
+  """Class indices -> the y fed to the networks.
+
+  Void labels (outside [0, num_classes), e.g. 255) map to all-zero vectors,
+  which the networks read as "no class given".
+
+  Args:
+    labels: int [batch, ...].
+
+  Returns:
+    float [batch, ..., num_classes].
+  """
+  return jax.nn.one_hot(labels, num_classes)
+
+
+def target_entropy(logits: ArrayLike, target: str = 'categorical',
+                   mask: ArrayLike | None = None) -> Array:
+  """Analytic entropy H(q(y|x)) per example.
+
+  Args:
+    logits: [batch, ..., classes].
+    target: 'categorical' (softmax over the last axis) or 'bernoulli' (an
+      independent sigmoid per entry).
+    mask: optional [batch, ...] (no class axis).
+
+  Returns:
+    [batch].
+  """
+  _check_target(target)
+  logits = jnp.asarray(logits)
+  if target == 'categorical':
+    log_p = jax.nn.log_softmax(logits)
+    ent = -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
+  else:
+    p = jax.nn.sigmoid(logits)
+    # H = softplus(l) - p * l, the stable form of -p log p - (1-p) log(1-p).
+    ent = jnp.sum(jax.nn.softplus(logits) - p * logits, axis=-1)
+  return sum_per_example(ent, mask)
+
+
+def target_log_prob(y: ArrayLike, logits: ArrayLike,
+                    target: str = 'categorical',
+                    mask: ArrayLike | None = None) -> Array:
+  """log q(y|x) of a (possibly relaxed) target vector y, per example.
+
+  For a relaxed y this is the categorical / Bernoulli log-mass evaluated at
+  the soft vector (sum_k y_k log pi_k), the usual single-sample surrogate for
+  log q(y|x) in eq. (11).
+
+  Args:
+    y: [batch, ..., classes] in [0, 1].
+    logits: [batch, ..., classes].
+    target: 'categorical' or 'bernoulli'.
+    mask: optional [batch, ...].
+
+  Returns:
+    [batch].
+  """
+  _check_target(target)
+  y, logits = jnp.asarray(y), jnp.asarray(logits)
+  if target == 'categorical':
+    lp = jnp.sum(y * jax.nn.log_softmax(logits), axis=-1)
+  else:
+    lp = jnp.sum(y * logits - jax.nn.softplus(logits), axis=-1)
+  return sum_per_example(lp, mask)
+
+
+def uniform_log_prior(shape: tuple[int, ...], target: str = 'categorical',
+                      mask: ArrayLike | None = None) -> Array:
+  """log p(y) under the uniform prior, per example.
+
+  Categorical: -log(classes) per categorical variable (Section 2.1).
+  Bernoulli: -classes * log 2 per pixel, i.e. p(y) = 2^-(W H Y) (Section 3).
+
+  Args:
+    shape: shape of the logits, [batch, ..., classes].
+    target: 'categorical' or 'bernoulli'.
+    mask: optional [batch, ...]; void pixels carry no prior term.
+
+  Returns:
+    [batch].
+  """
+  _check_target(target)
+  k = shape[-1]
+  per_var = -math.log(k) if target == 'categorical' else -k * math.log(2.0)
+  return sum_per_example(jnp.full(shape[:-1], per_var), mask)
+
+
+def classification_loss(logits: ArrayLike, labels: ArrayLike,
+                        target: str = 'categorical',
+                        mask: ArrayLike | None = None) -> Array:
+  """-log q(y|x) of the true labels, per example (the alpha term of eq. 7).
+
+  For target='bernoulli' this is the per-pixel binary cross-entropy of every
+  class against the one-hot label (the paper's segmentation baseline loss).
+
+  Args:
+    logits: [batch, ..., classes].
+    labels: int [batch, ...]; entries outside [0, classes) (void, 255) are
+      dropped, as are entries where `mask` is 0.
+    target: 'categorical' or 'bernoulli'.
+    mask: optional [batch, ...].
+
+  Returns:
+    [batch].
+  """
+  logits, labels = jnp.asarray(logits), jnp.asarray(labels)
+  k = logits.shape[-1]
+  valid = (labels >= 0) & (labels < k)
+  if mask is not None:
+    valid = valid & (jnp.asarray(mask) > 0)
+  y = one_hot_target(labels, k)
+  return -target_log_prob(y, logits, target, valid)
+
+
+def gumbel_softmax_sample(key: Array, logits: ArrayLike, temperature: float,
+                          hard: bool = False) -> Array:
+  """Relaxed one-hot sample (Jang et al. 2016; Maddison et al. 2016).
+
+  y = softmax((logits + g) / temperature), g ~ Gumbel(0, 1). With hard=True
+  the forward value is the one-hot argmax and the gradient is that of the
+  soft sample (straight-through).
+
+  Args:
+    key: PRNG key.
+    logits: [batch, ..., classes].
+    temperature: > 0.
+    hard: straight-through.
+
+  Returns:
+    [batch, ..., classes].
+  """
+  logits = jnp.asarray(logits)
+  g = jax.random.gumbel(key, logits.shape, logits.dtype)
+  soft = jax.nn.softmax((logits + g) / temperature, axis=-1)
+  if not hard:
+    return soft
+  one_hot = jax.nn.one_hot(jnp.argmax(soft, -1), logits.shape[-1],
+                           dtype=soft.dtype)
+  return soft + jax.lax.stop_gradient(one_hot - soft)
+
+
+def binary_concrete_sample(key: Array, logits: ArrayLike, temperature: float,
+                           hard: bool = False) -> Array:
+  """Relaxed Bernoulli sample, one per entry (the binary Concrete).
+
+  y = sigmoid((logits + log u - log(1 - u)) / temperature), u ~ U(0, 1);
+  hard=True rounds forward and keeps the soft gradient (straight-through).
+
+  Args:
+    key: PRNG key.
+    logits: [batch, ...].
+    temperature: > 0.
+    hard: straight-through.
+
+  Returns:
+    [batch, ...] in [0, 1].
+  """
+  logits = jnp.asarray(logits)
+  noise = jax.random.logistic(key, logits.shape, logits.dtype)
+  soft = jax.nn.sigmoid((logits + noise) / temperature)
+  if not hard:
+    return soft
+  return soft + jax.lax.stop_gradient(jnp.round(soft) - soft)
+
+
+def relaxed_target_sample(key: Array, logits: ArrayLike, temperature: float,
+                          target: str = 'categorical',
+                          hard: bool = False) -> Array:
+  """Gumbel-Softmax (categorical) or binary Concrete (bernoulli) sample."""
+  _check_target(target)
+  sample = (gumbel_softmax_sample if target == 'categorical'
+            else binary_concrete_sample)
+  return sample(key, logits, temperature, hard)
+
+
+# ----------------------------------------------------------------------------
+# The bounds.
+# ----------------------------------------------------------------------------
+
+
+def labeled_loss(key: Array, x: ArrayLike, y: ArrayLike, encode: Encoder,
+                 decode: Decoder, *, log_prior_y: ArrayLike = 0.0,
+                 num_samples: int = 1, kl: str = 'analytic') -> Array:
+  """L(x, y), the negative labeled bound of eq. (5), estimated as eq. (10).
+
+  L = -E_q(z|x,y)[log p(x|y,z)] + KL(q(z|x,y) || p(z)) - log p(y),
+
+  with z drawn by reparameterisation and `num_samples` draws averaged
+  (Kingma et al. 2014; Section 5 of the paper). kl='sample' uses the
+  single-sample estimate log q(z|x,y) - log p(z) of eq. (10) instead of the
+  closed form.
+
+  Args:
+    key: PRNG key.
+    x: [batch, ...] data.
+    y: [batch, ..., classes] target fed to the networks (one-hot or relaxed).
+    encode: (x, y) -> (mean, log_var) or a distrax distribution over z.
+    decode: (y, z) -> Bernoulli logits of x, or a distrax distribution.
+    log_prior_y: log p(y), scalar or [batch] (see `uniform_log_prior`).
+    num_samples: number of z samples averaged.
+    kl: 'analytic' or 'sample'.
+
+  Returns:
+    [batch].
+  """
+  if kl not in KL_MODES:
+    raise ValueError(f'kl must be one of {KL_MODES}, got {kl!r}')
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  q = _Posterior(encode(x, y))
+
+  def one_sample(k):
+    z = q.sample(k)
+    log_px = _log_likelihood(x, decode(y, z))
+    if kl == 'analytic':
+      return log_px
+    return log_px + standard_normal_log_prob(z) - q.log_prob(z)
+
+  keys = jax.random.split(key, num_samples)
+  bound = jnp.mean(jax.vmap(one_sample)(keys), axis=0)
+  if kl == 'analytic':
+    bound = bound - q.kl_to_standard()
+  return -(bound + log_prior_y)
+
+
+def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
+                   encode: Encoder, decode: Decoder, *,
+                   estimator: str = 'enumerate', target: str = 'categorical',
+                   temperature: float = 1.0, entropy: str = 'analytic',
+                   num_samples: int = 1, kl: str = 'analytic') -> Array:
+  """U(x), the negative unlabeled bound of eq. (4).
+
+  estimator='enumerate' (eq. 9; categorical y only) sums over classes
+  exactly: U = sum_y q(y|x) L(x, y) - H(q(y|x)). The K classes share the
+  same noise for z, and L is evaluated under `jax.vmap` over classes, so a
+  network that reads x and y through separate first layers computes its x
+  half once per example, not once per class.
+
+  estimator='gumbel' (eq. 11) draws one relaxed y (Gumbel-Softmax or binary
+  Concrete at `temperature`); 'straight_through' makes that draw hard in
+  the forward pass. U = L(x, y) + log q(y|x), where log q(y|x) is -H(q(y|x))
+  in closed form with entropy='analytic', or its value at the drawn y with
+  entropy='sample' (the paper's single-sample form).
+
+  Args:
+    key: PRNG key.
+    x: [batch, ...] data.
+    logits: [batch, ..., classes] of q(y|x).
+    encode, decode: see `labeled_loss`.
+    estimator: 'enumerate', 'gumbel' or 'straight_through'.
+    target: 'categorical' or 'bernoulli'.
+    temperature: relaxation temperature (gumbel estimators).
+    entropy: 'analytic' or 'sample' (gumbel estimators).
+    num_samples: z samples per y.
+    kl: 'analytic' or 'sample', see `labeled_loss`.
+
+  Returns:
+    [batch].
+  """
+  if estimator not in ESTIMATORS:
+    raise ValueError(f'estimator must be one of {ESTIMATORS}, '
+                     f'got {estimator!r}')
+  if entropy not in ENTROPY_MODES:
+    raise ValueError(f'entropy must be one of {ENTROPY_MODES}, '
+                     f'got {entropy!r}')
+  _check_target(target)
+  x, logits = jnp.asarray(x), jnp.asarray(logits)
+  log_prior_y = uniform_log_prior(logits.shape, target)
+  loss_given_y = lambda k, y: labeled_loss(
+      k, x, y, encode, decode, log_prior_y=log_prior_y,
+      num_samples=num_samples, kl=kl)
+
+  if estimator == 'enumerate':
+    if target != 'categorical' or logits.ndim != 2:
+      raise ValueError("estimator='enumerate' needs one categorical y per "
+                       f'example, logits [batch, classes]; got {target!r} '
+                       f'with logits of shape {logits.shape}')
+    num_classes = logits.shape[-1]
+    classes = jnp.broadcast_to(jnp.eye(num_classes, dtype=logits.dtype)[:, None],
+                               (num_classes,) + logits.shape)
+    losses = jax.vmap(loss_given_y, in_axes=(None, 0))(key, classes)
+    probs = jax.nn.softmax(logits, axis=-1)
+    return (jnp.sum(probs * losses.T, axis=-1)
+            - target_entropy(logits, target))
+
+  key_y, key_z = jax.random.split(key)
+  y = relaxed_target_sample(key_y, logits, temperature, target,
+                            hard=estimator == 'straight_through')
+  if entropy == 'analytic':
+    log_q_y = -target_entropy(logits, target)
+  else:
+    log_q_y = target_log_prob(y, logits, target)
+  return loss_given_y(key_z, y) + log_q_y

@@ -1,0 +1,1 @@
+"""Flax (linen) networks: MLPs for MNIST, DeepLabv3+ for segmentation."""

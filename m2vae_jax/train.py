@@ -1,0 +1,644 @@
+"""One trainer for every experiment: model, state, steps and the loop.
+
+`train_and_evaluate(config, workdir)` runs an experiment end to end. The
+objective (`config.objective`), the estimator of the unlabeled bound, the
+networks and the data set are config fields; there is one train step and
+one loop for all of them.
+"""
+
+from collections.abc import Callable
+import dataclasses
+import functools
+import json
+import math
+import os
+import signal
+import time
+from typing import Any
+
+from absl import logging
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from m2vae_jax import checkpointing
+from m2vae_jax import default_config
+from m2vae_jax import losses
+from m2vae_jax import metric_writers
+from m2vae_jax import metrics as metrics_lib
+from m2vae_jax import sharding
+from m2vae_jax.data import pipeline
+from m2vae_jax.errors import ConfigError, UserError
+from m2vae_jax.models import m2 as m2_lib
+from m2vae_jax.models import mlp
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]  # name -> [sum, count]
+
+
+class TrainingDiverged(UserError):
+  """A loss or gradient became NaN or infinite."""
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step changes; a pytree that orbax saves as is."""
+
+  step: jax.Array      # int32 []
+  params: Any
+  opt_state: Any
+  rng: jax.Array       # uint32 [2], raw key data (plain array to checkpoint)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """Static facts about the data that shape the model."""
+
+  num_classes: int
+  image_shape: tuple[int, ...]   # [height, width, channels]
+  segmentation: bool
+
+
+# ----------------------------------------------------------------------------
+# Model and optimizer.
+# ----------------------------------------------------------------------------
+
+
+def _mlp_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+  hidden, act = tuple(cfg.hidden), cfg.activation
+  return m2_lib.M2(
+      classifier=mlp.Classifier(hidden, task.num_classes, act),
+      encoder=mlp.Encoder(hidden, cfg.latent_dim, act),
+      decoder=mlp.Decoder(hidden, task.image_shape, act))
+
+
+MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
+    'mlp': _mlp_m2,
+}
+OBJECTIVES = ('supervised', 'm2')
+
+
+def create_model(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+  """The M2 module named by `config.model.name`."""
+  return MODELS[config.model.name](config.model, task)
+
+
+def create_optimizer(config: ml_collections.ConfigDict
+                     ) -> optax.GradientTransformation:
+  """Adam (the paper's optimizer) with optional warm-up, cosine and clip."""
+  lr = config.learning_rate
+  if config.lr_schedule == 'cosine':
+    lr = optax.warmup_cosine_decay_schedule(
+        0.0, lr, max(config.warmup_steps, 1), config.num_train_steps)
+  elif config.warmup_steps:
+    lr = optax.linear_schedule(0.0, lr, config.warmup_steps)
+  adam = optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2)
+  if config.grad_clip_norm > 0:
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
+  return adam
+
+
+def _dummy_inputs(task: Task, latent: Any) -> tuple[jax.Array, ...]:
+  x = jnp.zeros((1, *task.image_shape), jnp.float32)
+  y_shape = ((1, *task.image_shape[:2], task.num_classes) if task.segmentation
+             else (1, task.num_classes))
+  return x, jnp.zeros(y_shape, jnp.float32), latent
+
+
+def init_params(config: ml_collections.ConfigDict, model: m2_lib.M2,
+                task: Task, key: jax.Array):
+  """Parameters of the networks the objective uses (classifier only for
+  the supervised baseline)."""
+  x, y, _ = _dummy_inputs(task, None)
+  if config.objective == 'supervised':
+    return model.init(key, x, method=m2_lib.M2.classify)
+  mean, _ = jax.eval_shape(
+      lambda: model.init_with_output(key, x, y, method=m2_lib.M2.encode)[0])
+  z = jnp.zeros(mean.shape, mean.dtype)
+  return model.init(key, x, y, z)
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: m2_lib.M2,
+                       tx: optax.GradientTransformation,
+                       task: Task) -> TrainState:
+  key = jax.random.key(config.seed)
+  init_key, train_key = jax.random.split(key)
+  params = init_params(config, model, task, init_key)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=tx.init(params),
+                    rng=jax.random.key_data(train_key))
+
+
+# ----------------------------------------------------------------------------
+# Objectives.
+# ----------------------------------------------------------------------------
+
+
+def prepare_inputs(key: jax.Array, images: jax.Array,
+                   binarize: bool) -> jax.Array:
+  """uint8 pixels -> model input: x ~ Bernoulli(intensity) (Section 4,
+  dynamic binarization, fresh every step), or the intensity itself."""
+  p = images.astype(jnp.float32) / 255.0
+  if not binarize:
+    return p
+  return jax.random.bernoulli(key, p).astype(jnp.float32)
+
+
+def temperature(config: ml_collections.ConfigDict, step: jax.Array):
+  """tau = max(minimum, initial * exp(-rate * step)) (Jang et al. 2016)."""
+  t = config.temperature
+  return jnp.maximum(t.minimum, t.initial * jnp.exp(-t.rate * step))
+
+
+def _stat(values: jax.Array) -> jax.Array:
+  """[sum, count] of per-example values."""
+  return jnp.stack([jnp.sum(values), jnp.asarray(values.size, jnp.float32)])
+
+
+def _valid_pixels(labels: jax.Array, num_classes: int) -> jax.Array:
+  return ((labels >= 0) & (labels < num_classes)).astype(jnp.float32)
+
+
+def _classification_term(logits, labels, config, task):
+  """-log q(y|x) per example; for segmentation averaged over the valid
+  pixels of each image, so alpha means the same at any image size."""
+  ce = losses.classification_loss(logits, labels, config.target)
+  if task.segmentation:
+    valid = _valid_pixels(labels, task.num_classes)
+    ce = ce / jnp.maximum(losses.sum_per_example(valid), 1.0)
+  return ce
+
+
+def _accuracy_stat(logits, labels, task) -> jax.Array:
+  pred = jnp.argmax(logits, -1)
+  if task.segmentation:
+    valid = _valid_pixels(labels, task.num_classes)
+    return jnp.stack([jnp.sum((pred == labels) * valid), jnp.sum(valid)])
+  return jnp.stack([jnp.sum(pred == labels).astype(jnp.float32),
+                    jnp.asarray(labels.size, jnp.float32)])
+
+
+def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
+                         key: jax.Array, step: jax.Array, *, model, config,
+                         task: Task):
+  """The baselines: cross-entropy of q(y|x) on the labeled batch only."""
+  del unlabeled, step
+  x = prepare_inputs(key, labeled['image'], config.data.binarize)
+  logits = model.apply(params, x, method=m2_lib.M2.classify)
+  ce = _classification_term(logits, labeled['label'], config, task)
+  return jnp.mean(ce), {'classification_loss': _stat(ce),
+                        'accuracy': _accuracy_stat(
+                            logits, labeled['label'], task)}
+
+
+def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
+                 step: jax.Array, *, model, config, task: Task):
+  """J^alpha of eq. (7): mean L + mean U + alpha * mean(-log q(y|x))."""
+  k_xl, k_xu, k_l, k_u = jax.random.split(key, 4)
+  x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
+  x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
+  labels = labeled['label']
+  n_l = x_l.shape[0]
+  # One classifier pass over both batches: bigger matmuls, one launch.
+  logits = model.apply(params, jnp.concatenate([x_l, x_u]),
+                       method=m2_lib.M2.classify)
+  logits_l, logits_u = logits[:n_l], logits[n_l:]
+  encode = functools.partial(model.apply, params, method=m2_lib.M2.encode)
+  decode = functools.partial(model.apply, params, method=m2_lib.M2.decode)
+
+  valid = _valid_pixels(labels, task.num_classes) if task.segmentation else None
+  y_l = losses.one_hot_target(labels, task.num_classes)
+  labeled_l = losses.labeled_loss(
+      k_l, x_l, y_l, encode, decode,
+      log_prior_y=losses.uniform_log_prior(logits_l.shape, config.target,
+                                           valid),
+      num_samples=config.num_samples, kl=config.kl)
+  tau = temperature(config, step)
+  unlabeled_u = losses.unlabeled_loss(
+      k_u, x_u, logits_u, encode, decode, estimator=config.estimator,
+      target=config.target, temperature=tau, entropy=config.entropy,
+      num_samples=config.num_samples, kl=config.kl)
+  ce = _classification_term(logits_l, labels, config, task)
+  loss = (config.labeled_weight * jnp.mean(labeled_l)
+          + config.unlabeled_weight * jnp.mean(unlabeled_u)
+          + config.alpha * jnp.mean(ce))
+  return loss, {
+      'labeled_loss': _stat(labeled_l),
+      'unlabeled_loss': _stat(unlabeled_u),
+      'classification_loss': _stat(ce),
+      'accuracy': _accuracy_stat(logits_l, labels, task),
+      'temperature': jnp.stack([tau, 1.0]),
+  }
+
+
+_OBJECTIVE_FNS = {'supervised': supervised_objective, 'm2': m2_objective}
+
+
+def _all_finite(tree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves))
+
+
+def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
+               model, tx, config, task: Task) -> tuple[TrainState, Metrics]:
+  """One optimizer step on a labeled and an unlabeled batch.
+
+  The update is applied only if the loss and every gradient are finite;
+  otherwise the state stays as it was (but the step advances) and
+  metrics['nonfinite'] says so, for the host to stop or go on.
+  """
+  key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+  objective = functools.partial(_OBJECTIVE_FNS[config.objective],
+                                model=model, config=config, task=task)
+  (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(
+      state.params, labeled, unlabeled, key, state.step)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  finite = jnp.isfinite(loss) & _all_finite(grads)
+  keep = lambda new, old: jax.tree.map(
+      lambda a, b: jnp.where(finite, a, b), new, old)
+  new_state = state.replace(step=state.step + 1,
+                            params=keep(params, state.params),
+                            opt_state=keep(opt_state, state.opt_state))
+  metrics = dict(metrics)
+  metrics['loss'] = jnp.stack([loss, 1.0])
+  metrics['grad_norm'] = jnp.stack([optax.global_norm(grads), 1.0])
+  metrics['nonfinite'] = jnp.stack([1.0 - finite, 1.0])
+  return new_state, metrics
+
+
+def eval_step(params, batch: Batch, *, model, config, task: Task,
+              eval_key: jax.Array) -> Metrics:
+  """Sums over one eval batch: correct / count, or a confusion matrix.
+
+  Binarization noise comes from the example's index in the split, so the
+  result does not depend on the eval batch size or the device count.
+  """
+  images = batch['image']
+  if config.data.binarize:
+    keys = jax.vmap(lambda i: jax.random.fold_in(eval_key, i))(batch['index'])
+    x = jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
+  else:
+    x = prepare_inputs(eval_key, images, False)
+  logits = model.apply(params, x, method=m2_lib.M2.classify)
+  if task.segmentation:
+    pred = jnp.argmax(logits, -1)
+    return {'confusion': metrics_lib.confusion_matrix(
+        batch['label'], pred, task.num_classes, batch['valid'])}
+  correct, count = metrics_lib.correct_count(logits, batch['label'],
+                                             batch['valid'])
+  return {'accuracy': jnp.stack([correct, count])}
+
+
+# ----------------------------------------------------------------------------
+# Checks that run before anything is written.
+# ----------------------------------------------------------------------------
+
+
+def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
+  """Raises ConfigError naming the first field the trainer cannot use."""
+  choices = {
+      'objective': OBJECTIVES, 'estimator': losses.ESTIMATORS,
+      'target': losses.TARGETS, 'kl': losses.KL_MODES,
+      'entropy': losses.ENTROPY_MODES, 'model.name': tuple(MODELS),
+      'lr_schedule': ('constant', 'cosine'),
+  }
+  flat = default_config.flatten(config)
+  for name, allowed in choices.items():
+    if flat[name] not in allowed:
+      raise ConfigError(f'{name}={flat[name]!r} is not one of '
+                        f'{", ".join(map(repr, allowed))}')
+  if config.num_train_steps < 0:
+    raise ConfigError(f'num_train_steps={config.num_train_steps} must be >= 0')
+  if config.num_samples < 1:
+    raise ConfigError(f'num_samples={config.num_samples} must be >= 1')
+  sharding.check_batch_size('batch_size', config.batch_size, mesh)
+  sharding.check_batch_size('eval_batch_size', config.eval_batch_size, mesh)
+  if config.objective == 'm2':
+    sharding.check_batch_size('unlabeled_batch_size',
+                              config.unlabeled_batch_size, mesh)
+  for name in ('log_every_steps', 'checkpoint_every_steps'):
+    if flat[name] <= 0:
+      raise ConfigError(f'{name}={flat[name]} must be > 0')
+
+
+def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir made with a different experiment."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path, encoding='utf-8') as f:
+    saved = json.load(f)
+  current = json.loads(config.to_json_best_effort())
+  old, new = (default_config.flatten(ml_collections.ConfigDict(c))
+              for c in (saved, current))
+  changed = sorted(k for k in set(old) | set(new)
+                   if k not in default_config.RUNTIME_FIELDS
+                   and old.get(k) != new.get(k))
+  if changed:
+    diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'
+                      for k in changed[:4])
+    raise ConfigError(f'workdir {workdir} holds a run with a different '
+                      f'config ({diffs}); use a new --workdir')
+
+
+def _write_json_atomic(path: str, obj: Any) -> None:
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------
+# The loop.
+# ----------------------------------------------------------------------------
+
+
+class _Preemption:
+  """Turns SIGTERM into a flag the loop checks after every step."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread: leave signals alone.
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  h, rem = divmod(seconds, 3600)
+  m, s = divmod(rem, 60)
+  return f'{h}h{m:02d}m{s:02d}s' if h else f'{m}m{s:02d}s'
+
+
+def _summarize(history: list[Metrics]) -> dict[str, float]:
+  """Means over the logged interval from [sum, count] pairs."""
+  totals = jax.device_get(jax.tree.map(lambda *xs: sum(xs), *history))
+  return {k: float(v[0] / v[1]) if v[1] else float('nan')
+          for k, v in totals.items()}
+
+
+_SHORT_NAMES = (('loss', 'loss'), ('labeled_loss', 'L'),
+                ('unlabeled_loss', 'U'), ('classification_loss', 'ce'),
+                ('accuracy', 'acc'), ('temperature', 'tau'))
+
+
+def _progress_line(step, total, scalars, steps_per_sec) -> str:
+  parts = [f'step {step}/{total}']
+  for key, short in _SHORT_NAMES:
+    if key in scalars:
+      parts.append(f'{short} {scalars[key]:.4g}')
+  eta = (total - step) / steps_per_sec if steps_per_sec > 0 else 0.0
+  parts.append(f'{steps_per_sec:.2f} steps/s')
+  parts.append(f'ETA {_format_duration(eta)}')
+  return ' | '.join(parts)
+
+
+def _nonfinite_message(step: int, metrics: dict[str, float], workdir: str,
+                       last_saved: int | None) -> str:
+  bad = [k for k, v in metrics.items()
+         if k not in ('nonfinite',) and not math.isfinite(v)]
+  what = ', '.join(bad) if bad else 'a gradient'
+  kept = (f'the last good checkpoint (step {last_saved}) is kept in '
+          f'{workdir}' if last_saved is not None else 'no checkpoint was saved')
+  return (f'step {step}: {what} became NaN or infinite; {kept}. Set '
+          '--config.skip_nonfinite_steps=True to skip such steps instead')
+
+
+class Trainer:
+  """Holds what the loop, evaluation and figures share."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *,
+               mesh=None):
+    self.config = config
+    self.workdir = workdir
+    self.mesh = mesh if mesh is not None else sharding.create_mesh()
+    validate_config(config, self.mesh)
+    # Data first: a bad file or folder stops us before the workdir is
+    # touched.
+    from m2vae_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+    self.data = data_lib.load_task_data(config.data)
+    self.task = Task(num_classes=self.data.num_classes,
+                     image_shape=tuple(self.data.train['image'].shape[1:]),
+                     segmentation=self.data.is_segmentation)
+    self.labeled_indices = pipeline.select_labeled(
+        self.data.train['label'], config.data.num_labeled,
+        self.data.num_classes, config.seed,
+        balanced=not self.task.segmentation)
+    self.model = create_model(config, self.task)
+    self.tx = create_optimizer(config)
+    self._build_streams()
+    self._build_steps()
+
+  # -- data ------------------------------------------------------------------
+
+  def _stream_transform(self):
+    return None
+
+  def _build_streams(self):
+    c, pi, pc = self.config, jax.process_index(), jax.process_count()
+    transform = self._stream_transform()
+    self.labeled_stream = pipeline.BatchStream(
+        self.data.train, self.labeled_indices, c.batch_size, c.seed * 2 + 1,
+        process_index=pi, process_count=pc, transform=transform)
+    self.unlabeled_stream = None
+    if c.objective == 'm2':
+      source = self.data.unlabeled or self.data.train
+      self.unlabeled_stream = pipeline.BatchStream(
+          source, np.arange(source['image'].shape[0]),
+          c.unlabeled_batch_size, c.seed * 2 + 2, keys=('image',),
+          process_index=pi, process_count=pc, transform=transform)
+
+  def _host_batches(self, step: int):
+    labeled = self.labeled_stream(step)
+    unlabeled = (self.unlabeled_stream(step)
+                 if self.unlabeled_stream is not None else None)
+    return labeled, unlabeled
+
+  def data_state(self, step: int) -> dict[str, Any]:
+    return {'step': int(step), 'seed': int(self.config.seed),
+            'num_labeled': int(len(self.labeled_indices))}
+
+  # -- steps -----------------------------------------------------------------
+
+  def _build_steps(self):
+    c, rep = self.config, sharding.replicated(self.mesh)
+    kw = dict(model=self.model, config=c, task=self.task)
+    self.init_state = jax.jit(
+        functools.partial(create_train_state, c, self.model, self.tx,
+                          self.task), out_shardings=rep)
+    self.train_step = jax.jit(
+        functools.partial(train_step, tx=self.tx, **kw),
+        donate_argnums=0, out_shardings=rep)
+    eval_key = jax.random.fold_in(jax.random.key(c.seed), 0xe7a1)
+    self.eval_step = jax.jit(
+        functools.partial(eval_step, eval_key=eval_key, **kw),
+        out_shardings=rep)
+
+  def _put(self, labeled, unlabeled):
+    put = functools.partial(sharding.put_batch, mesh=self.mesh)
+    return put(labeled), (put(unlabeled) if unlabeled is not None else None)
+
+  # -- evaluation ------------------------------------------------------------
+
+  def evaluate(self, params) -> dict[str, Any]:
+    """Metrics over the whole eval split (nothing dropped)."""
+    totals = None
+    for batch in pipeline.eval_batches(
+        self.data.eval, self.config.eval_batch_size,
+        process_index=jax.process_index(),
+        process_count=jax.process_count()):
+      out = self.eval_step(params, sharding.put_batch(batch, self.mesh))
+      totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
+    totals = jax.device_get(totals)
+    result = {'split': self.data.eval_split,
+              'num_examples': int(self.data.eval['image'].shape[0])}
+    if self.task.segmentation:
+      result.update(metrics_lib.segmentation_scores(totals['confusion']))
+    else:
+      correct, count = totals['accuracy']
+      result['accuracy'] = float(correct / count)
+    return result
+
+  # -- the loop ----------------------------------------------------------------
+
+  def run(self) -> dict[str, Any]:
+    c, workdir = self.config, self.workdir
+    is_main = jax.process_index() == 0
+    state = self.init_state()
+    # Everything above could fail on bad input; only now touch the workdir.
+    os.makedirs(workdir, exist_ok=True)
+    _check_resumable(workdir, c)
+    if is_main:
+      _write_json_atomic(os.path.join(workdir, 'config.json'),
+                         json.loads(c.to_json_best_effort()))
+    manager = checkpointing.create_manager(
+        workdir, max_to_keep=c.keep_checkpoints,
+        async_save=c.async_checkpointing)
+    restored = checkpointing.restore_latest(manager, state)
+    start = 0
+    if restored is not None:
+      state, data_state = restored
+      start = int(data_state['step'])
+      logging.info('Resuming from the checkpoint at step %d in %s.', start,
+                   workdir)
+    last_saved = start if restored is not None else None
+    writer = metric_writers.create_default_writer(workdir, is_main=is_main)
+    prefetch = pipeline.Prefetcher(self._host_batches, depth=c.data.prefetch)
+    history, pending = [], None
+    t_last, step_last = time.perf_counter(), start
+    try:
+      with _Preemption() as preemption:
+        for step in range(start, c.num_train_steps):
+          state, metrics = self.train_step(state,
+                                           *self._put(*prefetch.fetch(step)))
+          # Check the previous step's flag: the device is already busy with
+          # this one, so the check never stalls the pipeline.
+          if pending is not None:
+            self._check_finite(*pending, last_saved)
+          pending = (step + 1, metrics)
+          history.append(metrics)
+          done = step + 1
+          if done % c.log_every_steps == 0 or done == c.num_train_steps:
+            self._check_finite(*pending, last_saved)
+            pending = None
+            scalars = _summarize(history)
+            history = []
+            now = time.perf_counter()
+            rate = (done - step_last) / max(now - t_last, 1e-9)
+            t_last, step_last = now, done
+            scalars['steps_per_sec'] = rate
+            writer.write_scalars(done, {f'train_{k}': v
+                                        for k, v in scalars.items()})
+            writer.flush()
+            logging.info('%s', _progress_line(done, c.num_train_steps,
+                                              scalars, rate))
+          if c.eval_every_steps and done % c.eval_every_steps == 0:
+            self._log_eval(writer, done, self.evaluate(state.params))
+          if done % c.checkpoint_every_steps == 0 or preemption.requested:
+            checkpointing.save(manager, done, state, self.data_state(done))
+            last_saved = done
+          if preemption.requested:
+            manager.wait_until_finished()
+            logging.warning('SIGTERM: saved the checkpoint of step %d in %s; '
+                            'run the same command again to resume.', done,
+                            workdir)
+            return {'preempted': True, 'step': done}
+      if pending is not None:
+        self._check_finite(*pending, last_saved)
+      final = int(jax.device_get(state.step))
+      if last_saved != final:
+        checkpointing.save(manager, final, state, self.data_state(final))
+      manager.wait_until_finished()
+      result = self.evaluate(state.params)
+      result['step'] = final
+      self._log_eval(writer, final, result)
+      if is_main:
+        _write_json_atomic(os.path.join(workdir, 'eval.json'), result)
+        if c.figures:
+          self.write_figures(state.params, writer, final)
+      return result
+    finally:
+      prefetch.close()
+      manager.wait_until_finished()
+      manager.close()
+      writer.close()
+
+  def _check_finite(self, step: int, metrics: Metrics, last_saved) -> None:
+    if float(jax.device_get(metrics['nonfinite'])[0]) == 0.0:
+      return
+    scalars = _summarize([metrics])
+    message = _nonfinite_message(step, scalars, self.workdir, last_saved)
+    if not self.config.skip_nonfinite_steps:
+      raise TrainingDiverged(message)
+    logging.warning('Skipped: %s', message)
+
+  def _log_eval(self, writer, step: int, result: dict[str, Any]) -> None:
+    scalars = {f'eval_{k}': v for k, v in result.items()
+               if isinstance(v, float)}
+    writer.write_scalars(step, scalars)
+    writer.flush()
+    logging.info('eval at step %d on %s: %s', step, result['split'],
+                 ', '.join(f'{k} {v:.4f}' for k, v in scalars.items()))
+
+  def write_figures(self, params, writer, step: int) -> None:
+    if self.config.objective != 'm2' or self.task.segmentation:
+      return
+    from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
+    grid = figures.analogy_grid(self.model, params, self.data.eval['image'],
+                                self.task.num_classes,
+                                binarize=self.config.data.binarize,
+                                seed=self.config.seed)
+    path = os.path.join(self.workdir, 'analogies.png')
+    figures.save_analogies(grid, path)
+    writer.write_images(step, {'analogies': figures.grid_to_image(grid)})
+    logging.info('Wrote %s', path)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> dict[str, Any]:
+  """Trains (resuming from `workdir` if it holds a checkpoint), evaluates on
+  the whole eval split and writes `workdir/eval.json`.
+
+  Returns:
+    The eval results, or {'preempted': True, 'step': n} after SIGTERM.
+  """
+  return Trainer(config, workdir).run()
