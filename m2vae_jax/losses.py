@@ -34,8 +34,8 @@ from typing import Any
 
 import distrax
 import jax
-from jax.typing import ArrayLike
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 
 Array = jax.Array
 Encoder = Callable[[Array, Array], Any]
@@ -469,8 +469,8 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
                        f'example, logits [batch, classes]; got {target!r} '
                        f'with logits of shape {logits.shape}')
     num_classes = logits.shape[-1]
-    classes = jnp.broadcast_to(jnp.eye(num_classes, dtype=logits.dtype)[:, None],
-                               (num_classes,) + logits.shape)
+    eye = jnp.eye(num_classes, dtype=logits.dtype)
+    classes = jnp.broadcast_to(eye[:, None], (num_classes,) + logits.shape)
     losses = jax.vmap(loss_given_y, in_axes=(None, 0))(key, classes)
     probs = jax.nn.softmax(logits, axis=-1)
     return (jnp.sum(probs * losses.T, axis=-1)

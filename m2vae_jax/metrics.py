@@ -6,8 +6,8 @@ batches); the host adds them up over the whole split and calls the
 """
 
 import jax
-from jax.typing import ArrayLike
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 import numpy as np
 
 

@@ -25,12 +25,14 @@ import ml_collections
 import numpy as np
 import optax
 
-from m2vae_jax import checkpointing
-from m2vae_jax import default_config
-from m2vae_jax import losses
-from m2vae_jax import metric_writers
+from m2vae_jax import (
+  checkpointing,
+  default_config,
+  losses,
+  metric_writers,
+  sharding,
+)
 from m2vae_jax import metrics as metrics_lib
-from m2vae_jax import sharding
 from m2vae_jax.data import pipeline
 from m2vae_jax.errors import ConfigError, UserError
 from m2vae_jax.models import m2 as m2_lib
@@ -266,7 +268,7 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
                             opt_state=keep(opt_state, state.opt_state))
   metrics = dict(metrics)
   metrics['loss'] = jnp.stack([loss, 1.0])
-  metrics['grad_norm'] = jnp.stack([optax.global_norm(grads), 1.0])
+  metrics['grad_norm'] = jnp.stack([optax.tree.norm(grads), 1.0])
   metrics['nonfinite'] = jnp.stack([1.0 - finite, 1.0])
   return new_state, metrics
 
@@ -414,9 +416,11 @@ def _progress_line(step, total, scalars, steps_per_sec) -> str:
 
 def _nonfinite_message(step: int, metrics: dict[str, float], workdir: str,
                        last_saved: int | None) -> str:
-  bad = [k for k, v in metrics.items()
-         if k not in ('nonfinite',) and not math.isfinite(v)]
-  what = ', '.join(bad) if bad else 'a gradient'
+  bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+  # Name the terms that went bad, not the totals they feed.
+  terms = [k for k in bad if k not in ('loss', 'grad_norm')]
+  what = ', '.join(terms or [k for k in bad if k == 'loss'] or
+                   ['a gradient'])
   kept = (f'the last good checkpoint (step {last_saved}) is kept in '
           f'{workdir}' if last_saved is not None else 'no checkpoint was saved')
   return (f'step {step}: {what} became NaN or infinite; {kept}. Set '
@@ -574,6 +578,9 @@ class Trainer:
           if c.eval_every_steps and done % c.eval_every_steps == 0:
             self._log_eval(writer, done, self.evaluate(state.params))
           if done % c.checkpoint_every_steps == 0 or preemption.requested:
+            if pending is not None:  # Never save a state that went bad.
+              self._check_finite(*pending, last_saved)
+              pending = None
             checkpointing.save(manager, done, state, self.data_state(done))
             last_saved = done
           if preemption.requested:

@@ -1,7 +1,9 @@
 """Errors raised by the data package."""
 
+from m2vae_jax.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
   """A data problem the user can fix (missing folder, wrong layout, bad file).
 
   The message is one line that names the offending path and says what was

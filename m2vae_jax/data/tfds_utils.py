@@ -1,4 +1,4 @@
-"""Shared TFDS plumbing: importing TensorFlow safely and reading whole splits."""
+"""Shared TFDS plumbing: importing TensorFlow safely, reading whole splits."""
 
 import functools
 import hashlib
@@ -37,8 +37,11 @@ def split_to_numpy(builder, split: str) -> dict[str, np.ndarray]:
     (deterministic) order.
   """
   tfds = import_tfds()
-  ds = builder.as_dataset(split=split, batch_size=-1, shuffle_files=False)
-  return {k: np.asarray(v) for k, v in tfds.as_numpy(ds).items()}
+  # Batches rather than batch_size=-1: TF aborts on a whole-split batch of a
+  # data set of unknown length (e.g. under tfds.testing.mock_data).
+  ds = builder.as_dataset(split=split, batch_size=4096, shuffle_files=False)
+  chunks = list(tfds.as_numpy(ds))
+  return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
 
 
 def file_digest(paths, length: int = 12) -> str:

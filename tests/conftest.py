@@ -1,0 +1,82 @@
+"""Test set-up: 8 fake CPU devices, fast compiles, shared fixtures.
+
+The device count must be set before JAX initialises its backend, which is
+why this happens at import time, before any test module touches JAX.
+"""
+
+import gzip
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update('jax_num_cpu_devices', 8)
+jax.config.update('jax_disable_most_optimizations', True)
+
+NUM_DEVICES = 8
+
+
+def write_idx(path: str, array: np.ndarray, magic: int) -> None:
+  """Writes an uint8 array as a gzipped IDX file."""
+  header = magic.to_bytes(4, 'big') + b''.join(
+      d.to_bytes(4, 'big') for d in array.shape)
+  with gzip.open(path, 'wb') as f:
+    f.write(header + array.astype(np.uint8).tobytes())
+
+
+def fake_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+  """Learnable fake MNIST: class c lights up a class-specific 28x28 stroke
+  pattern, plus noise, so a tiny model can beat chance."""
+  rng = np.random.default_rng(seed)
+  labels = np.arange(n) % 10
+  rng.shuffle(labels)
+  templates = np.random.default_rng(1234).random((10, 28, 28)) < 0.2
+  noise = rng.integers(0, 35, (n, 28, 28))
+  images = np.where(templates[labels], 220, 0) + noise
+  return images.astype(np.uint8), labels.astype(np.uint8)
+
+
+def make_idx_dir(path, n_train: int = 200, n_test: int = 60) -> str:
+  os.makedirs(path, exist_ok=True)
+  for prefix, n, seed in (('train', n_train, 0), ('t10k', n_test, 1)):
+    images, labels = fake_digits(n, seed)
+    write_idx(os.path.join(path, f'{prefix}-images-idx3-ubyte.gz'), images,
+              2051)
+    write_idx(os.path.join(path, f'{prefix}-labels-idx1-ubyte.gz'), labels,
+              2049)
+  return str(path)
+
+
+@pytest.fixture(scope='session')
+def idx_dir(tmp_path_factory):
+  """A tiny MNIST-format IDX folder: 200 train and 60 test images."""
+  return make_idx_dir(tmp_path_factory.mktemp('idx'))
+
+
+@pytest.fixture(scope='session')
+def tfds_dir(tmp_path_factory):
+  """A TFDS data dir private to the test session."""
+  return str(tmp_path_factory.mktemp('tfds'))
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_config(name: str, variant: str = 'tiny', **overrides):
+  """configs/<name>.py:<variant> with dotted-field overrides applied."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = os.path.join(REPO, 'configs', f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'configs.{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(variant)
+  for dotted, value in overrides.items():
+    *parents, leaf = dotted.split('.')
+    node = config
+    for p in parents:
+      node = node[p]
+    node[leaf] = value
+  return config

@@ -1,0 +1,161 @@
+"""The MNIST/IDX data path and the batch streams."""
+
+import os
+
+import numpy as np
+import pytest
+
+from m2vae_jax.data import mnist, pipeline
+from m2vae_jax.data.errors import DataError
+from m2vae_jax.errors import ConfigError
+from tests.conftest import fake_digits, make_idx_dir, write_idx
+
+
+def test_idx_builder_reads_the_folder_through_tfds(idx_dir, tfds_dir):
+  train = mnist.load_split('train', idx_dir=idx_dir, data_dir=tfds_dir)
+  test = mnist.load_split('test', idx_dir=idx_dir, data_dir=tfds_dir)
+  assert train['image'].shape == (200, 28, 28, 1)
+  assert train['image'].dtype == np.uint8
+  assert test['image'].shape == (60, 28, 28, 1)
+  # TFDS reorders examples; the multiset of (image, label) must survive.
+  images, labels = fake_digits(200, 0)
+  want = sorted((int(y), im.tobytes()) for im, y in zip(images, labels))
+  got = sorted((int(y), im[..., 0].tobytes())
+               for im, y in zip(train['image'], train['label']))
+  assert got == want
+  # A second load reuses the prepared data and gives the same order.
+  again = mnist.load_split('train', idx_dir=idx_dir, data_dir=tfds_dir)
+  np.testing.assert_array_equal(again['label'], train['label'])
+
+
+def test_tfds_mnist_is_used_without_idx_dir(monkeypatch):
+  """Without data.idx_dir the registered TFDS `mnist` builder is asked for
+  (on a machine with internet it downloads); here its data are mocked."""
+  tfds = mnist.tfds
+  asked = []
+  real_builder = tfds.builder
+
+  def spy(name, **kw):
+    asked.append(name)
+    return real_builder(name, **kw)
+
+  monkeypatch.setattr(tfds, 'builder', spy)
+  with tfds.testing.mock_data(num_examples=12):
+    out = mnist.load_split('train')
+  assert asked == ['mnist']
+  assert out['image'].shape == (12, 28, 28, 1)
+  assert out['label'].dtype == np.int32
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('magic', 'has magic number 2049, expected 2051'),
+    ('truncate', 'is truncated or corrupt'),
+    ('missing', 'has no t10k-images-idx3-ubyte'),
+])
+def test_bad_idx_files_give_one_clear_line(tmp_path, damage, message):
+  folder = make_idx_dir(tmp_path / 'idx', n_train=20, n_test=10)
+  path = os.path.join(folder, 't10k-images-idx3-ubyte.gz')
+  if damage == 'magic':
+    write_idx(path, np.zeros((10, 28, 28), np.uint8), 2049)
+  elif damage == 'truncate':
+    images, _ = fake_digits(10, 1)
+    header = (2051).to_bytes(4, 'big') + b''.join(
+        d.to_bytes(4, 'big') for d in images.shape)
+    import gzip  # pylint: disable=g-import-not-at-top
+    with gzip.open(path, 'wb') as f:
+      f.write(header + images.tobytes()[:-100])
+  else:
+    os.remove(path)
+  with pytest.raises(DataError, match=message) as e:
+    mnist.idx_builder(folder, str(tmp_path / 'tfds'))
+  assert '\n' not in str(e.value)
+  assert not (tmp_path / 'tfds').exists()  # Nothing half-prepared.
+
+
+def test_missing_folder(tmp_path):
+  with pytest.raises(DataError, match='is not a folder'):
+    mnist.idx_builder(str(tmp_path / 'nope'))
+
+
+def test_labeled_subset_is_balanced_and_fixed_by_the_seed():
+  labels = np.repeat(np.arange(10), 30)
+  a = pipeline.select_labeled(labels, 50, 10, seed=3, balanced=True)
+  b = pipeline.select_labeled(labels, 50, 10, seed=3, balanced=True)
+  c = pipeline.select_labeled(labels, 50, 10, seed=4, balanced=True)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+  np.testing.assert_array_equal(np.bincount(labels[a]), [5] * 10)
+  with pytest.raises(DataError, match='class 0 has only 30'):
+    pipeline.select_labeled(labels, 400, 10, seed=0, balanced=True)
+  with pytest.raises(ConfigError, match='multiple of'):
+    pipeline.select_labeled(labels, 55, 10, seed=0, balanced=True)
+  assert len(pipeline.select_labeled(labels, -1, 10, 0, balanced=True)) == 300
+
+
+def test_stream_is_a_function_of_the_step():
+  arrays = {'image': np.arange(23)[:, None], 'label': np.arange(23)}
+  stream = pipeline.BatchStream(arrays, np.arange(23), 8, seed=1)
+  first = [stream(t)['label'] for t in range(9)]
+  # Every epoch is a permutation: each index appears once per 23 draws.
+  flat = np.concatenate(first)[:69]
+  for e in range(3):
+    assert sorted(flat[23 * e:23 * (e + 1)]) == list(range(23))
+  # A fresh stream (a resumed run) gives the same batch at any step.
+  resumed = pipeline.BatchStream(arrays, np.arange(23), 8, seed=1)
+  np.testing.assert_array_equal(resumed(7)['label'], first[7])
+
+
+def test_process_shards_concatenate_to_the_global_batch():
+  arrays = {'image': np.arange(40)[:, None], 'label': np.arange(40)}
+  whole = pipeline.BatchStream(arrays, np.arange(40), 8, seed=2)
+  parts = [pipeline.BatchStream(arrays, np.arange(40), 8, seed=2,
+                                process_index=p, process_count=4)
+           for p in range(4)]
+  for t in range(6):
+    np.testing.assert_array_equal(
+        np.concatenate([p(t)['label'] for p in parts]), whole(t)['label'])
+  with pytest.raises(ConfigError, match='does not split over 3'):
+    pipeline.BatchStream(arrays, np.arange(40), 8, seed=2, process_count=3)
+
+
+def test_eval_batches_cover_the_split_once_with_padding():
+  arrays = {'image': np.arange(10)[:, None], 'label': np.arange(10)}
+  batches = list(pipeline.eval_batches(arrays, 4))
+  assert len(batches) == 3
+  valid = np.concatenate([b['valid'] for b in batches])
+  labels = np.concatenate([b['label'] for b in batches])
+  np.testing.assert_array_equal(valid, [1] * 10 + [0] * 2)
+  np.testing.assert_array_equal(labels[valid > 0], np.arange(10))
+  # Two processes see disjoint halves of each global batch.
+  halves = [list(pipeline.eval_batches(arrays, 4, process_index=p,
+                                       process_count=2)) for p in range(2)]
+  np.testing.assert_array_equal(
+      np.concatenate([h[0]['index'] for h in halves]), [0, 1, 2, 3])
+
+
+def test_random_flip_moves_image_and_mask_together():
+  image = np.arange(4 * 3).reshape(1, 4, 3, 1).repeat(2, 0).repeat(3, -1)
+  mask = image[..., 0].copy()
+  flips = pipeline.random_flip(0, vertical=True, horizontal=False)
+  seen = set()
+  for step in range(20):
+    out = flips({'image': image, 'label': mask}, step)
+    np.testing.assert_array_equal(out['image'][..., 0], out['label'])
+    for i in range(2):
+      same = np.array_equal(out['label'][i], mask[i])
+      flipped = np.array_equal(out['label'][i], mask[i][::-1])
+      assert same or flipped
+      seen.add(flipped)
+  assert seen == {True, False}
+
+
+def test_prefetcher_returns_batches_in_order():
+  made = []
+
+  def make(step):
+    made.append(step)
+    return step * 10
+
+  fetcher = pipeline.Prefetcher(make, depth=2)
+  assert [fetcher.fetch(s) for s in range(5, 10)] == [50, 60, 70, 80, 90]
+  fetcher.close()

@@ -1,0 +1,428 @@
+"""losses.py against closed forms and brute-force enumeration.
+
+The toy model used throughout has a closed-form evidence: with K classes,
+p(z) = N(0, I), p(x|y,z) = N(x; z + M y, I), p(y) uniform,
+
+  p(x|y) = N(x; M y, 2 I),   p(z|x,y) = N((x - M y) / 2, I / 2),
+
+so with the exact posterior as q(z|x,y), every single-sample estimate of
+the labeled bound equals log p(x, y), and with the exact q(y|x) the
+unlabeled bound equals log p(x).
+"""
+
+import math
+
+import distrax
+import jax
+import jax.numpy as jnp
+from jax.test_util import check_grads
+import numpy as np
+import optax
+import pytest
+from scipy import stats
+
+from m2vae_jax import losses
+
+K, D, B = 3, 4, 5  # classes, dims of x and z, batch
+
+
+@pytest.fixture(name='toy')
+def toy_fixture():
+  rng = np.random.default_rng(0)
+  m = jnp.asarray(rng.normal(size=(K, D)) * 2.0, jnp.float32)
+  x = jnp.asarray(rng.normal(size=(B, D)) * 2.0, jnp.float32)
+
+  def decode(y, z):
+    return distrax.Normal(z + y @ m, 1.0)
+
+  def encode_exact(x_, y):
+    mean = (x_ - y @ m) / 2.0
+    return mean, jnp.full_like(mean, math.log(0.5))
+
+  def log_joint(x_, k):
+    """log p(x, y=k) in closed form, [batch]."""
+    lp = stats.multivariate_normal(np.asarray(m[k]), 2.0 * np.eye(D))
+    return lp.logpdf(np.asarray(x_)) - math.log(K)
+
+  log_p_xy = np.stack([log_joint(x, k) for k in range(K)], -1)  # [B, K]
+  log_p_x = jax.scipy.special.logsumexp(log_p_xy, axis=-1)
+  return dict(m=m, x=x, decode=decode, encode_exact=encode_exact,
+              log_p_xy=jnp.asarray(log_p_xy, jnp.float32),
+              log_p_x=np.asarray(log_p_x))
+
+
+# ----------------------------------------------------------------------------
+# Elementary terms.
+# ----------------------------------------------------------------------------
+
+
+def test_gaussian_log_prob_matches_scipy():
+  rng = np.random.default_rng(1)
+  z, mean, log_var = (rng.normal(size=(B, 3, 2)) for _ in range(3))
+  expected = stats.norm(mean, np.exp(0.5 * log_var)).logpdf(z).sum((1, 2))
+  got = losses.gaussian_log_prob(z, mean, log_var)
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  np.testing.assert_allclose(losses.standard_normal_log_prob(z),
+                             stats.norm().logpdf(z).sum((1, 2)), rtol=1e-5)
+
+
+def test_kl_closed_form_and_monte_carlo():
+  mean = jnp.array([[0.0, 0.0], [1.0, -2.0]])
+  log_var = jnp.array([[0.0, 0.0], [math.log(4.0), math.log(0.25)]])
+  kl = losses.gaussian_kl_to_standard(mean, log_var)
+  # By hand: 1/2 (4 + 1 - 1 - log 4) + 1/2 (1/4 + 4 - 1 - log 1/4).
+  by_hand = 0.5 * (4 - math.log(4)) + 0.5 * (3.25 + math.log(4))
+  np.testing.assert_allclose(kl, [0.0, by_hand], rtol=1e-6)
+  z = jax.vmap(lambda k: losses.sample_gaussian(k, mean, log_var))(
+      jax.random.split(jax.random.key(0), 200_000))
+  mc = jnp.mean(jax.vmap(lambda s: losses.gaussian_log_prob(s, mean, log_var)
+                         - losses.standard_normal_log_prob(s))(z), 0)
+  np.testing.assert_allclose(mc, kl, atol=0.02)
+
+
+def test_sample_gaussian_moments_and_reparameterisation():
+  mean, log_var = jnp.array([[1.5]]), jnp.array([[math.log(9.0)]])
+  z = jax.vmap(lambda k: losses.sample_gaussian(k, mean, log_var))(
+      jax.random.split(jax.random.key(1), 100_000))
+  np.testing.assert_allclose(jnp.mean(z), 1.5, atol=0.03)
+  np.testing.assert_allclose(jnp.std(z), 3.0, atol=0.03)
+  # d z / d mean = 1 for every sample: the draw is reparameterised.
+  grad = jax.grad(lambda m: losses.sample_gaussian(
+      jax.random.key(2), m, log_var).sum())(mean)
+  np.testing.assert_allclose(grad, 1.0)
+
+
+def test_bernoulli_log_likelihood_matches_numpy_and_is_stable():
+  x = np.array([[1.0, 0.0, 1.0, 0.0]])
+  logits = np.array([[2.0, -1.0, -300.0, 300.0]])
+  p = 1 / (1 + np.exp(-logits[:, :2]))
+  expected_first_two = np.sum(x[:, :2] * np.log(p)
+                              + (1 - x[:, :2]) * np.log(1 - p))
+  got = losses.bernoulli_log_likelihood(x, logits)
+  np.testing.assert_allclose(got, expected_first_two - 600.0, rtol=1e-6)
+  masked = losses.bernoulli_log_likelihood(x, logits,
+                                           mask=np.array([[1, 1, 0, 0]]))
+  np.testing.assert_allclose(masked, expected_first_two, rtol=1e-6)
+
+
+def test_entropies_by_brute_force():
+  logits = jnp.array([[0.3, -1.0, 2.0], [0.0, 0.0, 0.0]])
+  p = jax.nn.softmax(logits)
+  np.testing.assert_allclose(losses.target_entropy(logits),
+                             -jnp.sum(p * jnp.log(p), -1), rtol=1e-6)
+  q = jax.nn.sigmoid(logits)
+  binary = -jnp.sum(q * jnp.log(q) + (1 - q) * jnp.log(1 - q), -1)
+  np.testing.assert_allclose(losses.target_entropy(logits, 'bernoulli'),
+                             binary, rtol=1e-5)
+
+
+def test_uniform_log_prior_values_and_mask():
+  np.testing.assert_allclose(losses.uniform_log_prior((2, 10)),
+                             [-math.log(10)] * 2, rtol=1e-6)
+  # Bernoulli per pixel: 2^-(W H Y) (Section 3), void pixels excluded.
+  mask = np.ones((1, 2, 3))
+  mask[0, 0, 0] = 0
+  np.testing.assert_allclose(
+      losses.uniform_log_prior((1, 2, 3, 21), 'bernoulli', mask),
+      [-5 * 21 * math.log(2)], rtol=1e-6)
+
+
+def test_classification_loss_matches_optax_and_masks_void():
+  rng = np.random.default_rng(2)
+  logits = jnp.asarray(rng.normal(size=(2, 4, 4, 5)), jnp.float32)
+  labels = rng.integers(0, 5, size=(2, 4, 4))
+  labels[0, 0, :] = 255
+  valid = labels != 255
+  ce = optax.softmax_cross_entropy_with_integer_labels(
+      logits, np.where(valid, labels, 0))
+  np.testing.assert_allclose(losses.classification_loss(logits, labels),
+                             jnp.sum(ce * valid, (1, 2)), rtol=1e-5)
+  onehot = jax.nn.one_hot(np.where(valid, labels, 0), 5)
+  bce = optax.sigmoid_binary_cross_entropy(logits, onehot).sum(-1)
+  np.testing.assert_allclose(
+      losses.classification_loss(logits, labels, 'bernoulli'),
+      jnp.sum(bce * valid, (1, 2)), rtol=1e-5)
+  # An explicit mask drops pixels too.
+  mask = np.ones((2, 4, 4))
+  mask[1] = 0
+  got = losses.classification_loss(logits, labels, mask=mask)
+  np.testing.assert_allclose(got[1], 0.0)
+
+
+@pytest.mark.parametrize('hard', [False, True])
+def test_relaxed_samples_have_the_right_marginals(hard):
+  logits = jnp.log(jnp.array([[0.2, 0.5, 0.3]]))
+  keys = jax.random.split(jax.random.key(3), 40_000)
+  cat = jax.vmap(lambda k: losses.gumbel_softmax_sample(k, logits, 0.01,
+                                                        hard))(keys)
+  np.testing.assert_allclose(jnp.mean(cat, 0)[0], [0.2, 0.5, 0.3], atol=0.01)
+  np.testing.assert_allclose(jnp.sum(cat, -1), 1.0, rtol=1e-5)
+  bern_logits = jnp.array([[math.log(0.25 / 0.75), 0.0]])
+  bern = jax.vmap(lambda k: losses.binary_concrete_sample(
+      k, bern_logits, 0.01, hard))(keys)
+  np.testing.assert_allclose(jnp.mean(bern, 0)[0], [0.25, 0.5], atol=0.01)
+  if hard:
+    assert set(np.unique(np.asarray(cat))) <= {0.0, 1.0}
+    assert set(np.unique(np.asarray(bern))) <= {0.0, 1.0}
+
+
+def test_straight_through_gradient_is_the_soft_gradient():
+  logits = jnp.array([[0.1, 0.4, -0.3]])
+  w = jnp.array([1.0, 2.0, 3.0])
+  for sample in (losses.gumbel_softmax_sample, losses.binary_concrete_sample):
+    def total(lg, hard, sample=sample):
+      return jnp.sum(w * sample(jax.random.key(4), lg, 0.7, hard))
+    soft = jax.grad(lambda lg: total(lg, False))
+    hard = jax.grad(lambda lg: total(lg, True))
+    np.testing.assert_allclose(hard(logits), soft(logits), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# The bounds on the toy model.
+# ----------------------------------------------------------------------------
+
+
+def _one_hot(k):
+  return jnp.broadcast_to(jax.nn.one_hot(k, K), (B, K))
+
+
+def test_labeled_loss_with_exact_posterior_is_minus_log_joint(toy):
+  for k in range(K):
+    got = losses.labeled_loss(
+        jax.random.key(k), toy['x'], _one_hot(k), toy['encode_exact'],
+        toy['decode'], log_prior_y=-math.log(K), kl='sample')
+    np.testing.assert_allclose(got, -toy['log_p_xy'][:, k], rtol=1e-4)
+
+
+def test_labeled_loss_analytic_kl_matches_closed_form(toy):
+  """With any Gaussian q, E_q[log p(x|y,z)] has a closed form here."""
+  rng = np.random.default_rng(5)
+  q_mean = jnp.asarray(rng.normal(size=(B, D)), jnp.float32)
+  q_log_var = jnp.asarray(rng.normal(size=(B, D)) * 0.3, jnp.float32)
+  y = _one_hot(1)
+  mu_x = q_mean + y @ toy['m']
+  expected_log_px = jnp.sum(-0.5 * (math.log(2 * math.pi)
+                                    + (toy['x'] - mu_x) ** 2
+                                    + jnp.exp(q_log_var)), -1)
+  expected = (-expected_log_px
+              + losses.gaussian_kl_to_standard(q_mean, q_log_var)
+              + math.log(K))
+  encode = lambda x, y: (q_mean, q_log_var)
+  for kl in ('analytic', 'sample'):
+    got = losses.labeled_loss(jax.random.key(6), toy['x'], y, encode,
+                              toy['decode'], log_prior_y=-math.log(K),
+                              num_samples=50_000, kl=kl)
+    np.testing.assert_allclose(got, expected, rtol=2e-3, atol=0.02)
+
+
+def test_enumerated_unlabeled_loss_is_minus_log_evidence(toy):
+  logits = toy['log_p_xy']  # softmax of log p(x, y) is the exact q(y|x).
+  got = losses.unlabeled_loss(jax.random.key(7), toy['x'], logits,
+                              toy['encode_exact'], toy['decode'],
+                              estimator='enumerate', kl='sample')
+  np.testing.assert_allclose(got, -toy['log_p_x'], rtol=1e-4)
+
+
+def test_enumeration_equals_explicit_sum_over_classes(toy):
+  """Brute force: sum_y q(y|x) (L(x,y) + log q(y|x)) with a loop."""
+  rng = np.random.default_rng(8)
+  logits = jnp.asarray(rng.normal(size=(B, K)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(K, D)), jnp.float32)
+  encode = lambda x, y: (0.3 * x + y @ w, jnp.tanh(x) + y @ w * 0.1)
+  key = jax.random.key(9)
+  got = losses.unlabeled_loss(key, toy['x'], logits, encode, toy['decode'],
+                              estimator='enumerate', num_samples=3)
+  log_q = jax.nn.log_softmax(logits)
+  brute = 0.0
+  for k in range(K):
+    lk = losses.labeled_loss(key, toy['x'], _one_hot(k), encode,
+                             toy['decode'], log_prior_y=-math.log(K),
+                             num_samples=3)
+    brute = brute + jnp.exp(log_q[:, k]) * (lk + log_q[:, k])
+  np.testing.assert_allclose(got, brute, rtol=1e-5)
+  # Any q(y|x) gives a bound: U(x) >= -log p(x) with the exact q(z|x,y).
+  bound = losses.unlabeled_loss(key, toy['x'], logits, toy['encode_exact'],
+                                toy['decode'], kl='sample')
+  assert np.all(np.asarray(bound) >= -toy['log_p_x'] - 1e-4)
+
+
+def _mean_over_draws(fn, n):
+  return jnp.mean(jax.vmap(fn)(jax.random.split(jax.random.key(10), n)), 0)
+
+
+def test_gumbel_estimate_approaches_enumeration_as_temperature_falls(toy):
+  rng = np.random.default_rng(11)
+  logits = jnp.asarray(rng.normal(size=(B, K)), jnp.float32)
+  common = dict(encode=toy['encode_exact'], decode=toy['decode'],
+                kl='sample')
+  exact = losses.unlabeled_loss(jax.random.key(0), toy['x'], logits,
+                                estimator='enumerate', **common)
+  errors = []
+  for tau in (2.0, 0.5, 0.05):
+    est = _mean_over_draws(lambda k, tau=tau: losses.unlabeled_loss(
+        k, toy['x'], logits, estimator='gumbel', temperature=tau, **common),
+                           20_000)
+    errors.append(float(jnp.max(jnp.abs(est - exact))))
+  assert errors[0] > errors[1] > errors[2], errors
+  assert errors[2] < 0.05 * float(jnp.max(jnp.abs(exact))), errors
+
+
+@pytest.mark.parametrize('entropy', ['analytic', 'sample'])
+def test_straight_through_is_unbiased_at_any_temperature(toy, entropy):
+  """Hard forward draws are exact samples of q(y|x), whatever tau is."""
+  rng = np.random.default_rng(12)
+  logits = jnp.asarray(rng.normal(size=(B, K)), jnp.float32)
+  common = dict(encode=toy['encode_exact'], decode=toy['decode'],
+                kl='sample')
+  exact = losses.unlabeled_loss(jax.random.key(0), toy['x'], logits,
+                                estimator='enumerate', **common)
+  est = _mean_over_draws(lambda k: losses.unlabeled_loss(
+      k, toy['x'], logits, estimator='straight_through', temperature=2.0,
+      entropy=entropy, **common), 40_000)
+  np.testing.assert_allclose(est, exact, rtol=0.01, atol=0.05)
+
+
+def test_bernoulli_target_gumbel_runs_per_pixel():
+  """The segmentation case: y per pixel and class, void-free unlabeled."""
+  rng = np.random.default_rng(13)
+  x = jnp.asarray(rng.random((2, 4, 6, 3)) < 0.5, jnp.float32)
+  logits = jnp.asarray(rng.normal(size=(2, 4, 6, 5)), jnp.float32)
+  encode = lambda x, y: (jnp.concatenate([x, y], -1)[..., :2] * 0.1,
+                         jnp.zeros((*x.shape[:3], 2)))
+  decode = lambda y, z: jnp.sum(y, -1, keepdims=True) + z[..., :1]
+  u = losses.unlabeled_loss(jax.random.key(14), x, logits, encode, decode,
+                            estimator='gumbel', target='bernoulli',
+                            temperature=0.5)
+  assert u.shape == (2,)
+  assert np.all(np.isfinite(u))
+  with pytest.raises(ValueError, match='enumerate'):
+    losses.unlabeled_loss(jax.random.key(14), x, logits, encode, decode,
+                          estimator='enumerate', target='bernoulli')
+
+
+def test_num_samples_averages_single_sample_estimates(toy):
+  encode = lambda x, y: (0.5 * x, jnp.full_like(x, -1.0))
+  y = _one_hot(0)
+  key = jax.random.key(16)
+  many = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                             num_samples=4)
+  # labeled_loss draws sample i with jax.random.split(key, 4)[i].
+  by_hand = np.mean([_single_with_key(k, toy, encode, y)
+                     for k in jax.random.split(key, 4)], 0)
+  np.testing.assert_allclose(many, by_hand, rtol=1e-5)
+
+
+def _single_with_key(k, toy, encode, y):
+  """One draw with exactly key k (bypassing labeled_loss's own split)."""
+  mean, log_var = encode(toy['x'], y)
+  z = losses.sample_gaussian(k, mean, log_var)
+  log_px = jnp.sum(toy['decode'](y, z).log_prob(toy['x']), -1)
+  return -(log_px - losses.gaussian_kl_to_standard(mean, log_var))
+
+
+def test_distrax_inputs_match_arrays(toy):
+  rng = np.random.default_rng(17)
+  mean = jnp.asarray(rng.normal(size=(B, D)), jnp.float32)
+  log_var = jnp.asarray(rng.normal(size=(B, D)) * 0.2, jnp.float32)
+  logits = jnp.asarray(rng.normal(size=(B, D)), jnp.float32)
+  x = jnp.asarray(rng.random((B, D)) < 0.5, jnp.float32)
+  y = _one_hot(2)
+  key = jax.random.key(18)
+  std = jnp.exp(0.5 * log_var)
+  reference = losses.labeled_loss(key, x, y, lambda *_: (mean, log_var),
+                                  lambda *_: logits)
+  for q in (distrax.Normal(mean, std),
+            distrax.MultivariateNormalDiag(mean, std),
+            distrax.Independent(distrax.Normal(mean, std), 1)):
+    for p in (logits, distrax.Bernoulli(logits=logits),
+              distrax.Independent(distrax.Bernoulli(logits=logits), 1)):
+      got = losses.labeled_loss(key, x, y, lambda *_, q=q: q,
+                                lambda *_, p=p: p)
+      np.testing.assert_allclose(got, reference, rtol=1e-5)
+
+
+def test_bad_names_raise_clear_errors(toy):
+  args = (jax.random.key(0), toy['x'], jnp.zeros((B, K)), toy['encode_exact'],
+          toy['decode'])
+  with pytest.raises(ValueError, match="estimator must be one of"):
+    losses.unlabeled_loss(*args, estimator='sum')
+  with pytest.raises(ValueError, match="target must be one of"):
+    losses.unlabeled_loss(*args, target='poisson')
+  with pytest.raises(ValueError, match="kl must be one of"):
+    losses.labeled_loss(*args[:2], jnp.zeros((B, K)), *args[3:], kl='exact')
+
+
+# ----------------------------------------------------------------------------
+# Gradients, jit and vmap.
+# ----------------------------------------------------------------------------
+
+
+def _toy_networks(params):
+  """Small smooth networks whose parameters check_grads perturbs."""
+  def encode(x, y):
+    h = jnp.tanh(x @ params['ex'] + y @ params['ey'])
+    return h @ params['em'], h @ params['ev']
+
+  def decode(y, z):
+    return jnp.tanh(z @ params['dz'] + y @ params['dy']) @ params['do']
+
+  return encode, decode
+
+
+def _toy_params(dtype):
+  rng = np.random.default_rng(19)
+  shapes = dict(ex=(D, 6), ey=(K, 6), em=(6, 2), ev=(6, 2), dz=(2, 6),
+                dy=(K, 6), do=(6, D), cls=(D, K))
+  return {k: jnp.asarray(rng.normal(size=s) * 0.5, dtype)
+          for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize('estimator', ['enumerate', 'gumbel'])
+def test_check_grads_of_the_bounds(estimator):
+  with jax.enable_x64(True):
+    params = _toy_params(jnp.float64)
+    rng = np.random.default_rng(20)
+    x = jnp.asarray(rng.random((B, D)) < 0.5, jnp.float64)
+    labels = jnp.asarray(rng.integers(0, K, B))
+    key = jax.random.key(21)
+
+    def objective(p):
+      encode, decode = _toy_networks(p)
+      logits = x @ p['cls']
+      lab = losses.labeled_loss(key, x, jax.nn.one_hot(labels, K), encode,
+                                decode, num_samples=2)
+      unl = losses.unlabeled_loss(key, x, logits, encode, decode,
+                                  estimator=estimator, temperature=0.7)
+      ce = losses.classification_loss(logits, labels)
+      return jnp.sum(lab) + jnp.sum(unl) + 10.0 * jnp.sum(ce)
+
+    check_grads(objective, (params,), order=1, modes=['rev'], atol=1e-4,
+                rtol=1e-4)
+    logits = jnp.asarray(rng.normal(size=(B, 3, 3, K)))
+    check_grads(lambda lg: losses.target_entropy(lg, 'bernoulli').sum(),
+                (logits,), order=2, modes=['rev'])
+    check_grads(lambda m, v: losses.gaussian_kl_to_standard(m, v).sum(),
+                (logits, logits * 0.3), order=2, modes=['rev'])
+
+
+def test_jit_and_vmap_give_the_same_values(toy):
+  params = _toy_params(jnp.float32)
+  encode, decode = _toy_networks(params)
+  x = (toy['x'] > 0).astype(jnp.float32)
+  logits = x @ params['cls']
+
+  def u(key, x_, logits_):
+    return losses.unlabeled_loss(key, x_, logits_, encode, decode,
+                                 estimator='gumbel', temperature=0.5)
+
+  key = jax.random.key(22)
+  eager = u(key, x, logits)
+  np.testing.assert_allclose(jax.jit(u)(key, x, logits), eager, rtol=1e-5)
+  # vmap over examples: each "batch" of one gives that example's value only
+  # if the noise is shared, so compare against per-example calls instead.
+  keys = jax.random.split(key, B)
+  per = jax.vmap(lambda k, xi, li: u(k, xi[None], li[None])[0])(
+      keys, x, logits)
+  loop = jnp.stack([u(keys[i], x[i:i + 1], logits[i:i + 1])[0]
+                    for i in range(B)])
+  np.testing.assert_allclose(per, loop, rtol=1e-5)

@@ -1,0 +1,143 @@
+"""The trainer: a tiny run end to end, resume, devices, bad numbers."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from m2vae_jax import checkpointing, sharding, train
+from m2vae_jax.errors import ConfigError
+from tests.conftest import NUM_DEVICES, load_config
+
+
+@pytest.fixture(name='config')
+def config_fixture(idx_dir, tfds_dir):
+  def make(name='mnist_m2', **overrides):
+    overrides.setdefault('data.idx_dir', idx_dir)
+    overrides.setdefault('data.tfds_data_dir', tfds_dir)
+    return load_config(name, **overrides)
+  return make
+
+
+def _read_jsonl(path):
+  with open(path, encoding='utf-8') as f:
+    return [json.loads(line) for line in f]
+
+
+def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
+  workdir = str(tmp_path / 'run')
+  result = train.train_and_evaluate(config(), workdir)
+  with open(os.path.join(workdir, 'eval.json'), encoding='utf-8') as f:
+    saved = json.load(f)
+  assert saved == result
+  assert saved['step'] == 6 and saved['split'] == 'test'
+  assert saved['num_examples'] == 60  # The whole split, padding dropped.
+  assert 0.0 <= saved['accuracy'] <= 1.0
+  records = _read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+  train_steps = [r['step'] for r in records if 'train_loss' in r]
+  assert train_steps == [2, 4, 6]
+  for key in ('train_labeled_loss', 'train_unlabeled_loss',
+              'train_classification_loss', 'train_accuracy'):
+    assert np.isfinite(records[0][key])
+  assert any('eval_accuracy' in r for r in records)
+  assert os.listdir(os.path.join(workdir, 'tb'))
+  assert os.path.getsize(os.path.join(workdir, 'analogies.png')) > 1000
+  with open(os.path.join(workdir, 'config.json'), encoding='utf-8') as f:
+    assert json.load(f)['alpha'] == 10.0
+
+
+def test_baseline_trains_only_the_classifier(config, tmp_path):
+  trainer = train.Trainer(config('mnist_baseline'), str(tmp_path / 'b'))
+  state = trainer.init_state()
+  assert set(state.params['params']) == {'classifier'}
+  result = trainer.run()
+  assert result['step'] == 6
+
+
+def test_the_step_is_compiled_once(config, tmp_path):
+  trainer = train.Trainer(config(), str(tmp_path / 'c'))
+  trainer.run()
+  assert trainer.train_step._cache_size() == 1  # pylint: disable=protected-access
+
+
+def test_rerun_resumes_and_matches_an_uninterrupted_run(config, tmp_path):
+  straight = train.train_and_evaluate(config(), str(tmp_path / 'straight'))
+  workdir = str(tmp_path / 'split')
+  first = train.train_and_evaluate(config(num_train_steps=4), workdir)
+  assert first['step'] == 4
+  second = train.train_and_evaluate(config(), workdir)
+  assert second == straight
+  steps = [r['step'] for r in _read_jsonl(os.path.join(workdir,
+                                                       'metrics.jsonl'))
+           if 'train_loss' in r]
+  assert steps == [2, 4, 6]  # The second run started at step 4.
+  # Running the finished experiment again changes nothing.
+  assert train.train_and_evaluate(config(), workdir) == straight
+
+
+def test_resume_refuses_a_different_experiment(config, tmp_path):
+  workdir = str(tmp_path / 'w')
+  train.train_and_evaluate(config(num_train_steps=2), workdir)
+  with pytest.raises(ConfigError, match='alpha: 10.0 -> 3.0'):
+    train.train_and_evaluate(config(alpha=3.0), workdir)
+
+
+def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
+  assert jax.device_count() == NUM_DEVICES
+  c = config()
+  outs = []
+  for n in (1, NUM_DEVICES):
+    mesh = sharding.create_mesh(jax.devices()[:n])
+    trainer = train.Trainer(c, str(tmp_path / f'd{n}'), mesh=mesh)
+    state = trainer.init_state()
+    labeled, unlabeled = trainer._put(*trainer._host_batches(0))  # pylint: disable=protected-access
+    assert len(labeled['image'].sharding.device_set) == n
+    state, metrics = trainer.train_step(state, labeled, unlabeled)
+    outs.append(jax.device_get((state.params, metrics)))
+  for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(outs[1])):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path):
+  results = []
+  for size in (8, 16, 64):
+    trainer = train.Trainer(config(eval_batch_size=size),
+                            str(tmp_path / f'e{size}'))
+    results.append(trainer.evaluate(trainer.init_state().params))
+  assert results[0] == results[1] == results[2]
+  assert results[0]['num_examples'] == 60
+
+
+@pytest.fixture(name='nan_from_step_3')
+def nan_from_step_3_fixture(monkeypatch):
+  """Makes the Gumbel temperature NaN from step 3 on: U(x) goes NaN."""
+  real = train.temperature
+  monkeypatch.setattr(train, 'temperature', lambda c, step: jax.numpy.where(
+      step >= 3, jax.numpy.nan, real(c, step)))
+
+
+def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
+    config, tmp_path, nan_from_step_3):
+  del nan_from_step_3
+  workdir = str(tmp_path / 'nan')
+  with pytest.raises(train.TrainingDiverged,
+                     match=r'step 4: .*unlabeled_loss.*\(step 2\)'):
+    train.train_and_evaluate(config(estimator='gumbel'), workdir)
+  manager = checkpointing.create_manager(workdir)
+  assert manager.latest_step() == 2
+  manager.close()
+  assert not os.path.exists(os.path.join(workdir, 'eval.json'))
+
+
+def test_nonfinite_steps_can_be_skipped(config, tmp_path, nan_from_step_3):
+  del nan_from_step_3
+  trainer = train.Trainer(config(estimator='gumbel', skip_nonfinite_steps=True),
+                          str(tmp_path / 'skip'))
+  result = trainer.run()
+  assert result['step'] == 6
+  manager = checkpointing.create_manager(str(tmp_path / 'skip'))
+  state, _ = checkpointing.restore_latest(manager, trainer.init_state())
+  manager.close()
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
