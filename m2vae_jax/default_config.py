@@ -40,7 +40,10 @@ def get_default_config() -> ml_collections.ConfigDict:
       dict(initial=1.0, minimum=0.5, rate=3e-5))
 
   # --- Optimisation --------------------------------------------------------
-  c.num_train_steps = 5900
+  c.num_train_steps = 5900         # -1: num_epochs over the epoch stream
+  c.num_epochs = 10.0              # used when num_train_steps = -1; an
+                                   # epoch is a pass over the unlabeled data
+                                   # (m2) or the labeled data (supervised)
   c.batch_size = 100               # labeled examples per step (global)
   c.unlabeled_batch_size = 100     # unlabeled examples per step (global)
   c.eval_batch_size = 1000
@@ -58,6 +61,14 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.model.hidden = (1000, 1000)
   c.model.latent_dim = 300
   c.model.activation = 'relu'
+  # DeepLabv3+ / MobileNetV2 (segmentation, model.name = 'deeplab').
+  c.model.width_multiplier = 1.0
+  c.model.output_stride = 16
+  c.model.atrous_rates = ()        # () picks rates that suit the image size
+  c.model.aspp_channels = 256
+  c.model.decoder_channels = 256
+  c.model.norm = 'none'            # 'none' (the paper) | 'group' | 'layer'
+  c.model.latent_channels = 8      # channels of z per pixel
 
   # --- Data ----------------------------------------------------------------
   c.data = ml_collections.ConfigDict()
@@ -69,6 +80,17 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.data.num_labeled = 100         # labeled training examples (-1: all)
   c.data.binarize = True           # x ~ Bernoulli(intensity), every step
   c.data.prefetch = 2              # batches built ahead in threads
+  c.data.workers = 0               # threads decoding VOC (0: up to 8)
+  # Segmentation data.
+  c.data.image_size = 64           # scenes / resized VOC images are square
+  c.data.flip_vertical = True      # the paper's augmentation
+  c.data.flip_horizontal = False
+  c.data.num_train_scenes = 20000  # digit_scenes
+  c.data.num_eval_scenes = 2000
+  c.data.max_digits = 3
+  c.data.scene_seed = 0            # the scenes are the same for every seed
+  c.data.manual_dir = ''           # voc: folder with the tar or VOCdevkit/
+  c.data.unlabeled_split = 'unlabeled'  # voc: '' uses the train split
 
   # --- Bookkeeping ---------------------------------------------------------
   c.log_every_steps = 100
@@ -78,6 +100,19 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.async_checkpointing = True
   c.figures = True
   return c
+
+
+def use_segmentation(c: ml_collections.ConfigDict, dataset: str) -> None:
+  """Switches `c` to the fully convolutional M2 of eq. (12) on `dataset`:
+  DeepLabv3+ networks, the per-pixel multivariate Bernoulli target, Gumbel
+  relaxation, the paper's batch of 8 (+ 8 unlabeled) and vertical flips."""
+  c.target = 'bernoulli'
+  c.estimator = 'gumbel'
+  c.model.name = 'deeplab'
+  c.data.name = dataset
+  c.batch_size = 8
+  c.unlabeled_batch_size = 8
+  c.data.flip_vertical = True
 
 
 def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
@@ -93,6 +128,14 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
   if c.model.name == 'mlp':
     c.model.hidden = (32, 32)
     c.model.latent_dim = 4
+  if c.model.name == 'deeplab':
+    c.model.width_multiplier = 0.25
+    c.model.aspp_channels = 16
+    c.model.decoder_channels = 16
+    c.model.latent_channels = 2
+    c.data.image_size = 32
+    c.data.num_train_scenes = 40
+    c.data.num_eval_scenes = 16
 
 
 def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:

@@ -64,20 +64,80 @@ def grid_to_image(grid: np.ndarray, pad: int = 1) -> np.ndarray:
 
 def save_analogies(grid: np.ndarray, path: str) -> None:
   """Writes the analogy grid as a labeled PNG."""
+  titles = ['input'] + [f'y={k}' for k in range(grid.shape[1] - 1)]
+  save_grid(grid, path, titles, 'Same z, every class y')
+
+
+def voc_palette() -> np.ndarray:
+  """The VOC colour map: uint8 [256, 3], row i the colour of label i.
+
+  Label i takes its colour from its bits: bit 3k + c of i sets bit 7 - k of
+  channel c (c = r, g, b); void (255) comes out cream (224, 224, 192).
+  """
+  labels = np.arange(256)
+  cmap = np.zeros((256, 3), np.int64)
+  for k in range(8):
+    for c in range(3):
+      cmap[:, c] |= ((labels >> (3 * k + c)) & 1) << (7 - k)
+  return cmap.astype(np.uint8)
+
+
+def segmentation_grid(model, params, images: np.ndarray, labels: np.ndarray,
+                      num_classes: int, *, num_rows: int = 6,
+                      binarize: bool = True, reconstruct: bool = False,
+                      seed: int = 0) -> np.ndarray:
+  """Rows of [image, true mask, predicted mask(, reconstruction)].
+
+  Masks are drawn with the VOC palette (void cream). The reconstruction is
+  the decoder's Bernoulli mean for the predicted y and the mean of
+  q(z|x, y).
+
+  Args:
+    model, params: the M2 module and its parameters.
+    images: uint8 [n, h, w, c]; labels: uint8 [n, h, w].
+    num_classes: K.
+    num_rows: examples shown.
+    binarize: whether the model sees binarized inputs.
+    reconstruct: add the reconstruction column (M2 models).
+    seed: binarization seed.
+
+  Returns:
+    float [num_rows, columns, h, w, 3] in [0, 1].
+  """
+  x = jnp.asarray(images[:num_rows], jnp.float32) / 255.0
+  if binarize:
+    x = jax.random.bernoulli(jax.random.key(seed), x).astype(jnp.float32)
+  apply = functools.partial(model.apply, params)
+  pred = jnp.argmax(apply(x, method=m2_lib.M2.classify), -1)
+  colours = voc_palette().astype(np.float32) / 255.0
+  rgb = lambda a: a if a.shape[-1] == 3 else np.repeat(a, 3, -1)
+  columns = [rgb(np.asarray(x)), colours[np.asarray(labels[:num_rows])],
+             colours[np.asarray(pred)]]
+  if reconstruct:
+    y = jax.nn.one_hot(pred, num_classes)
+    z, _ = apply(x, y, method=m2_lib.M2.encode)
+    recon = jax.nn.sigmoid(apply(y, z, method=m2_lib.M2.decode))
+    columns.append(rgb(np.asarray(recon)))
+  return np.stack(columns, axis=1)
+
+
+def save_grid(grid: np.ndarray, path: str, titles: list[str],
+              suptitle: str) -> None:
+  """Writes a [rows, cols, h, w, c] grid as a PNG with column titles."""
   rows, cols = grid.shape[:2]
-  fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8 + 0.4),
+  fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2 + 0.4),
                            squeeze=False)
   for r in range(rows):
     for k in range(cols):
       ax = axes[r, k]
-      img = grid[r, k]
+      img = np.clip(grid[r, k], 0.0, 1.0)
       ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray',
-                vmin=0.0, vmax=1.0)
+                vmin=0.0, vmax=1.0, interpolation='nearest')
       ax.set_xticks([])
       ax.set_yticks([])
       if r == 0:
-        ax.set_title('input' if k == 0 else f'y={k - 1}', fontsize=8)
-  fig.suptitle('Same z, every class y', fontsize=9)
+        ax.set_title(titles[k], fontsize=8)
+  fig.suptitle(suptitle, fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)

@@ -30,9 +30,9 @@ Two kinds of target y are supported (`target=`):
 
 from collections.abc import Callable
 import math
+import sys
 from typing import Any
 
-import distrax
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -117,11 +117,19 @@ def sample_gaussian(key: Array, mean: ArrayLike, log_var: ArrayLike) -> Array:
   return mean + jnp.exp(0.5 * log_var) * eps
 
 
+def _is_distrax(obj: Any) -> bool:
+  """Whether obj is a distrax distribution, without importing distrax (it
+  pulls in TensorFlow Probability): only a user who imported it can pass
+  one."""
+  distrax = sys.modules.get('distrax')
+  return distrax is not None and isinstance(obj, distrax.Distribution)
+
+
 class _Posterior:
   """q(z|x,y) given as (mean, log_var) or as a distrax distribution."""
 
   def __init__(self, out: Any):
-    self.dist = out if isinstance(out, distrax.Distribution) else None
+    self.dist = out if _is_distrax(out) else None
     if self.dist is None:
       self.mean, self.log_var = (jnp.asarray(o) for o in out)
 
@@ -145,7 +153,8 @@ class _Posterior:
     return gaussian_kl_to_standard(self.dist.mean(), log_var)
 
 
-def _is_diagonal_gaussian(dist: distrax.Distribution) -> bool:
+def _is_diagonal_gaussian(dist) -> bool:
+  distrax = sys.modules['distrax']
   if isinstance(dist, distrax.Independent):
     dist = dist.distribution
   return isinstance(dist, distrax.Normal | distrax.MultivariateNormalDiag)
@@ -176,7 +185,7 @@ def bernoulli_log_likelihood(x: ArrayLike, logits: ArrayLike,
 
 
 def _log_likelihood(x: Array, decoded: Any) -> Array:
-  if isinstance(decoded, distrax.Distribution):
+  if _is_distrax(decoded):
     return sum_per_example(decoded.log_prob(x))
   return bernoulli_log_likelihood(x, decoded)
 

@@ -22,8 +22,27 @@ def _load_mnist(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
       num_classes=mnist.NUM_CLASSES, eval_split=cfg.eval_split)
 
 
+def _load_digit_scenes(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  from m2vae_jax.data import digit_scenes  # pylint: disable=g-import-not-at-top
+  kw = dict(image_size=cfg.image_size, num_train=cfg.num_train_scenes,
+            num_eval=cfg.num_eval_scenes, max_digits=cfg.max_digits,
+            seed=cfg.scene_seed, idx_dir=cfg.idx_dir or None,
+            data_dir=cfg.tfds_data_dir or None)
+  return pipeline.TaskData(
+      train=digit_scenes.load_split(cfg.train_split, **kw),
+      eval=digit_scenes.load_split(cfg.eval_split, **kw),
+      num_classes=digit_scenes.NUM_CLASSES, eval_split=cfg.eval_split)
+
+
+def _load_voc(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  from m2vae_jax.data import voc  # pylint: disable=g-import-not-at-top
+  return voc.load_task_data(cfg)
+
+
 LOADERS: dict[str, Callable[[ml_collections.ConfigDict], pipeline.TaskData]] = {
     'mnist': _load_mnist,
+    'digit_scenes': _load_digit_scenes,
+    'voc': _load_voc,
 }
 
 

@@ -21,18 +21,32 @@ Usage:
   builder = voc_builder(data_dir, manual_dir)
   prepare(builder)
   source = builder.as_data_source('train')  # random access (array_record)
+
+For training, `load_task_data(config.data)` prepares the builder and holds
+every split in memory at the configured size (`load_split_resized`), cached
+as .npz files next to the prepared data so later runs load in seconds.
 """
 
+import collections
+import concurrent.futures
 import functools
+import hashlib
 import io
+import json
 import os
+import re
+import time
+import uuid
 
+from absl import logging
 from etils import epath
+import ml_collections
 import numpy as np
 from PIL import Image
 
-from m2vae_jax.data import tfds_utils
+from m2vae_jax.data import pipeline, tfds_utils
 from m2vae_jax.data.errors import DataError
+from m2vae_jax.errors import ConfigError
 
 TAR_NAME = 'VOCtrainval_11-May-2012.tar'
 HOMEPAGE = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
@@ -310,3 +324,297 @@ def prepare(builder: Voc2012Segmentation) -> Voc2012Segmentation:
                     f'{first_line}); download it yourself and set '
                     'data.manual_dir to its folder') from e
   return builder
+
+
+# --- Whole splits in memory, resized -----------------------------------------
+
+# Bumped whenever the resizing changes, so old caches are not reused.
+_CACHE_FORMAT = 1
+UNLABELED_SPLIT = 'unlabeled'
+
+
+def _target_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
+  """(height, width) from a side or a pair; ints of any kind."""
+  hw = tuple(np.broadcast_to(image_size, (2,)).tolist()) if np.ndim(
+      image_size) == 0 else tuple(image_size)
+  if (len(hw) != 2 or any(isinstance(s, bool) or int(s) != s or s < 1
+                          for s in hw)):
+    raise ConfigError(f'data.image_size must be a positive int or (height, '
+                      f'width), got {image_size!r}')
+  return int(hw[0]), int(hw[1])
+
+
+def resize_example(jpeg: bytes, png: bytes | None,
+                   hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
+  """Decodes and resizes one example to `hw`, ignoring its aspect ratio.
+
+  Args:
+    jpeg: the encoded image.
+    png: the encoded class-index mask, or None to skip it.
+    hw: target (height, width).
+
+  Returns:
+    (uint8 [h, w, 3] image resized bilinearly, antialiased when shrinking;
+     uint8 [h, w] mask resized by nearest neighbour, so every output label,
+     void included, is one of the input's; None without `png`).
+  """
+  size = (hw[1], hw[0])  # PIL sizes are (width, height).
+  with Image.open(io.BytesIO(jpeg)) as im:
+    im = im if im.mode == 'RGB' else im.convert('RGB')
+    image = np.asarray(im.resize(size, Image.Resampling.BILINEAR))
+  mask = None
+  if png is not None:
+    with Image.open(io.BytesIO(png)) as m:
+      # Mode L (or P): pixel values are class indices, resized as they are.
+      mask = np.asarray(m.resize(size, Image.Resampling.NEAREST))
+  return image, mask
+
+
+def _split_signature(builder, split: str, hw: tuple[int, int],
+                     labeled: bool) -> dict:
+  """What a cache must match: the prepared split and the resizing."""
+  info = builder.info.splits[split]
+  base = builder.info.splits[split.split('[')[0]]
+  return {'format': _CACHE_FORMAT, 'name': builder.name,
+          'version': str(builder.version), 'split': split,
+          'num_examples': int(info.num_examples),
+          'split_bytes': int(base.num_bytes),
+          'shard_lengths': [int(x) for x in base.shard_lengths],
+          'height': hw[0], 'width': hw[1], 'labeled': labeled}
+
+
+def _cache_path(cache_dir: str, builder, split: str,
+                hw: tuple[int, int]) -> epath.Path:
+  name = re.sub(r'[^A-Za-z0-9_.-]+', '-', split)
+  if name != split:  # A split slice: keep distinct slices apart.
+    name += '-' + hashlib.sha256(split.encode()).hexdigest()[:8]
+  return epath.Path(cache_dir) / (
+      f'{builder.name}_{builder.version}_{name}_{hw[0]}x{hw[1]}.npz')
+
+
+def _read_cache(path: epath.Path, signature: dict) -> dict | None:
+  """The cached arrays, or None if absent, stale, truncated or corrupt.
+
+  The .npz is an uncompressed zip: a truncated file has no central
+  directory, and a corrupt one fails the CRC check zipfile makes as it reads
+  each array to its end.
+  """
+  if not path.exists():
+    return None
+  n, h, w = signature['num_examples'], signature['height'], signature['width']
+  expected = {'image': (n, h, w, 3)}
+  if signature['labeled']:
+    expected['label'] = (n, h, w)
+  try:
+    with path.open('rb') as f, np.load(f, allow_pickle=False) as npz:
+      found = json.loads(str(npz['signature']))
+      if found != signature:
+        logging.warning('Ignoring the stale cache %s (made for %s)', path,
+                        found)
+        return None
+      arrays = {k: npz[k] for k in expected}
+  except Exception as e:  # pylint: disable=broad-except
+    # BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error, ...:
+    # whatever is wrong with the file, it is rebuilt.
+    logging.warning('Ignoring the unreadable cache %s (%s: %s)', path,
+                    type(e).__name__, e)
+    return None
+  for k, shape in expected.items():
+    if arrays[k].shape != shape or arrays[k].dtype != np.uint8:
+      logging.warning('Ignoring the cache %s: %s is %s %s, expected uint8 %s',
+                      path, k, arrays[k].dtype, arrays[k].shape, shape)
+      return None
+  return arrays
+
+
+def _write_cache(path: epath.Path, arrays: dict, signature: dict) -> None:
+  """Writes the cache atomically: a temp file, then a rename over `path`.
+
+  A reader thus sees either no file or a whole one. A failure (e.g. a
+  read-only data dir) is logged, not raised: the cache only saves time.
+  """
+  tmp = path.parent / f'.{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp'
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tmp.open('wb') as f:
+      np.savez(f, signature=np.array(json.dumps(signature, sort_keys=True)),
+               **arrays)
+    tmp.replace(path)
+  except OSError as e:
+    logging.warning('Could not write the cache %s (%s); the next run will '
+                    'resize again', path, e)
+    try:
+      tmp.unlink(missing_ok=True)
+    except OSError:
+      pass
+
+
+def _raw_chunks(builder, split: str, chunk: int):
+  """Yields (start, fetch) for consecutive chunks of `split`, in order.
+
+  `fetch()` returns the chunk's undecoded examples, each {'image': JPEG
+  bytes, 'segmentation_mask': PNG bytes, 'image_id': bytes}. Data prepared
+  as array_record (the default) are read by random access through
+  `as_data_source`, inside `fetch`, so the workers read in parallel (the
+  readers are thread-safe); tfrecord data are read here, through tf.data.
+  """
+  skip = tfds.decode.SkipDecoding()
+  decoders = {'image': skip, 'segmentation_mask': skip}
+  if builder.info.file_format == tfds.core.FileFormat.ARRAY_RECORD:
+    source = builder.as_data_source(split, decoders=decoders)
+    for start in range(0, len(source), chunk):
+      stop = min(start + chunk, len(source))
+      yield start, lambda a=start, b=stop: [source[i] for i in range(a, b)]
+  else:
+    ds = builder.as_dataset(split, decoders=decoders, shuffle_files=False)
+    examples, start = [], 0
+    for ex in tfds.as_numpy(ds):
+      examples.append(ex)
+      if len(examples) == chunk:
+        yield start, lambda got=examples: got
+        examples, start = [], start + chunk
+    if examples:
+      yield start, lambda got=examples: got
+
+
+def _resize_split(builder, split: str, hw: tuple[int, int], labeled: bool,
+                  workers: int) -> dict[str, np.ndarray]:
+  """Decodes and resizes a whole split in a thread pool."""
+  n = builder.info.splits[split].num_examples
+  images = np.empty((n, *hw, 3), np.uint8)
+  labels = np.empty((n, *hw), np.uint8) if labeled else None
+
+  def resize_chunk(start: int, fetch) -> int:
+    examples = fetch()
+    if start + len(examples) > n:
+      raise DataError(f'VOC split {split} of {builder.data_dir} holds more '
+                      f'than the {n} examples its dataset_info.json says; '
+                      'delete that folder to prepare it again')
+    for i, ex in enumerate(examples, start):
+      try:
+        image, mask = resize_example(
+            ex['image'], ex['segmentation_mask'] if labeled else None, hw)
+      except (OSError, ValueError) as e:
+        raise DataError(f'VOC {split} example {i} '
+                        f'({ex["image_id"].decode()}) cannot be decoded: '
+                        f'{e}') from e
+      images[i] = image
+      if labeled:
+        labels[i] = mask
+    return len(examples)
+
+  # PIL decodes and resizes outside the GIL, so threads run in parallel. At
+  # most 2 * workers chunks are in flight.
+  workers = max(1, workers)
+  done = 0
+  pending = collections.deque()
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    try:
+      for start, fetch in _raw_chunks(builder, split, chunk=16):
+        pending.append(pool.submit(resize_chunk, start, fetch))
+        while len(pending) > 2 * workers:
+          done += pending.popleft().result()
+      while pending:
+        done += pending.popleft().result()
+    finally:
+      for f in pending:
+        f.cancel()
+  if done != n:
+    raise DataError(f'VOC split {split} of {builder.data_dir} holds {done} '
+                    f'examples, its dataset_info.json says {n}; delete that '
+                    'folder to prepare it again')
+  arrays = {'image': images}
+  if labeled:
+    arrays['label'] = labels
+  return arrays
+
+
+def load_split_resized(builder, split: str,
+                       image_size: int | tuple[int, int], *,
+                       cache_dir: str | None, workers: int = 4,
+                       labeled: bool | None = None) -> dict[str, np.ndarray]:
+  """A whole split in memory, resized to `image_size`.
+
+  Images are resized bilinearly (antialiased), masks by nearest neighbour
+  (void stays 255, no new label appears); the aspect ratio is not kept.
+  With `cache_dir`, the result is cached there as one .npz per split and
+  size, written atomically and checked on reading (a stale, truncated or
+  corrupt file is rebuilt), so a later call loads it in seconds.
+
+  Args:
+    builder: a prepared VOC builder (see `prepare`).
+    split: a split name, e.g. 'train'; TFDS slices ('train[:10]') work too.
+    image_size: the target side, or (height, width).
+    cache_dir: where the cache lives; None: no cache.
+    workers: threads that decode and resize.
+    labeled: whether the split has masks; None: every split but
+      'unlabeled'.
+
+  Returns:
+    {'image': uint8 [n, h, w, 3], 'label': uint8 [n, h, w]} (class ids,
+    255 void). For a split without masks, `label` is a read-only all-void
+    broadcast view that costs no memory; indexing it gives real arrays.
+  """
+  hw = _target_hw(image_size)
+  if labeled is None:
+    labeled = split.split('[')[0] != UNLABELED_SPLIT
+  try:
+    signature = _split_signature(builder, split, hw, labeled)
+  except (KeyError, ValueError):  # TFDS raises ValueError today.
+    raise DataError(f'VOC has no split {split!r}; its splits are '
+                    f'{sorted(builder.info.splits)}') from None
+  start = time.perf_counter()
+  path = (_cache_path(cache_dir, builder, split, hw)
+          if cache_dir is not None else None)
+  arrays = _read_cache(path, signature) if path is not None else None
+  if arrays is not None:
+    logging.info('VOC %s: %d images at %dx%d loaded from %s in %.1f s', split,
+                 signature['num_examples'], *hw, path,
+                 time.perf_counter() - start)
+  else:
+    arrays = _resize_split(builder, split, hw, labeled, workers)
+    logging.info('VOC %s: %d images resized to %dx%d in %.1f s', split,
+                 signature['num_examples'], *hw, time.perf_counter() - start)
+    if path is not None:
+      _write_cache(path, arrays, signature)
+  if not labeled:
+    arrays['label'] = np.broadcast_to(
+        np.uint8(VOID_LABEL), arrays['image'].shape[:3])
+  return arrays
+
+
+def default_cache_dir(builder) -> str:
+  """Where resized splits are cached: beside the prepared data, so they go
+  when the data set's folder is deleted to prepare it again."""
+  return os.fspath(epath.Path(builder.data_dir) / 'resized')
+
+
+def load_task_data(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  """VOC 2012 for the trainer, every split at `cfg.image_size`.
+
+  Args:
+    cfg: the `config.data` block: `manual_dir` ('' downloads),
+      `tfds_data_dir` ('' is TFDS's default), `image_size`, `train_split`,
+      `eval_split`, `unlabeled_split` ('' uses the train split's images),
+      optionally `workers` (resizing threads; 0 or absent: up to 8, one per
+      core).
+
+  Returns:
+    The TaskData: 21 classes, masks with 255 for void.
+  """
+  builder = prepare(voc_builder(cfg.tfds_data_dir or None,
+                                cfg.manual_dir or None))
+  workers = cfg.get('workers', 0) or min(8, os.cpu_count() or 1)
+  load = functools.partial(load_split_resized, builder,
+                           image_size=cfg.image_size,
+                           cache_dir=default_cache_dir(builder),
+                           workers=workers)
+  train = load(cfg.train_split)
+  unlabeled = None
+  if cfg.unlabeled_split == cfg.train_split:
+    unlabeled = {'image': train['image']}
+  elif cfg.unlabeled_split:
+    unlabeled = {'image': load(cfg.unlabeled_split)['image']}
+  return pipeline.TaskData(
+      train=train, eval=load(cfg.eval_split), num_classes=NUM_CLASSES,
+      eval_split=cfg.eval_split, unlabeled=unlabeled)

@@ -1,0 +1,71 @@
+"""The fully convolutional M2 networks of eq. (12), each a DeepLabv3+.
+
+q(y|x)   = DL(x)                -> per-pixel class logits [b, h, w, classes]
+q(z|x,y) = DL(concat(y, x))     -> per-pixel (mean, log_var) [b, h, w, zc],
+                                   two heads on one shared trunk (Section 4)
+p(x|y,z) = DL(concat(y, z))     -> per-pixel Bernoulli logits [b, h, w, c]
+"""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from m2vae_jax.models import deeplab
+
+
+@dataclasses.dataclass(frozen=True)
+class DeepLabSettings:
+  """The DeepLabv3+ hyper-parameters shared by the three networks."""
+
+  width_multiplier: float = 1.0
+  output_stride: int = 16
+  atrous_rates: tuple[int, ...] | None = None
+  aspp_channels: int = 256
+  decoder_channels: int = 256
+  norm: str = 'none'
+
+  def build(self, num_outputs, name: str) -> deeplab.DeepLabV3Plus:
+    return deeplab.DeepLabV3Plus(
+        num_outputs=num_outputs, width_multiplier=self.width_multiplier,
+        output_stride=self.output_stride, atrous_rates=self.atrous_rates,
+        aspp_channels=self.aspp_channels,
+        decoder_channels=self.decoder_channels, norm=self.norm, name=name)
+
+
+class Classifier(nn.Module):
+  """q(y|x). x: [b, h, w, c] -> logits [b, h, w, num_classes]."""
+
+  settings: DeepLabSettings
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.settings.build(self.num_classes, 'deeplab')(x)
+
+
+class Encoder(nn.Module):
+  """q(z|x,y). x: [b, h, w, c], y: [b, h, w, classes] -> (mean, log_var),
+  each [b, h, w, latent_channels]."""
+
+  settings: DeepLabSettings
+  latent_channels: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array, y: jax.Array):
+    net = self.settings.build((self.latent_channels,) * 2, 'deeplab')
+    return net(jnp.concatenate([y, x.astype(y.dtype)], axis=-1))
+
+
+class Decoder(nn.Module):
+  """p(x|y,z). y: [b, h, w, classes], z: [b, h, w, zc] -> Bernoulli logits
+  [b, h, w, channels]."""
+
+  settings: DeepLabSettings
+  channels: int
+
+  @nn.compact
+  def __call__(self, y: jax.Array, z: jax.Array) -> jax.Array:
+    net = self.settings.build(self.channels, 'deeplab')
+    return net(jnp.concatenate([y, z], axis=-1))
