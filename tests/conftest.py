@@ -6,6 +6,7 @@ why this happens at import time, before any test module touches JAX.
 
 import gzip
 import os
+import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
@@ -15,6 +16,11 @@ import pytest  # noqa: E402
 
 jax.config.update('jax_num_cpu_devices', 8)
 jax.config.update('jax_disable_most_optimizations', True)
+# Several tests compile the same tiny networks (segmentation models take
+# seconds to compile): share compiled programs across tests and workers.
+jax.config.update('jax_compilation_cache_dir', os.path.join(
+    tempfile.gettempdir(), f'm2vae_jax_test_cache_{os.getuid()}'))
+jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
 
 NUM_DEVICES = 8
 

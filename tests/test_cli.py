@@ -1,0 +1,140 @@
+"""The command line a user types: bad input, and a kill followed by a rerun.
+
+Every bad input stops before the first training step with one line naming
+the field or file, no traceback, and nothing written to the workdir.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from m2vae_jax import train
+from m2vae_jax.errors import UserError
+from tests.conftest import REPO, load_config, make_idx_dir, write_idx
+
+
+def _cli(workdir, *flags, devices=1, timeout=300):
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices),
+             TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  cmd = [sys.executable, '-m', 'experiments.train',
+         '--config=configs/mnist_m2.py:tiny', f'--workdir={workdir}', *flags]
+  return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
+                        text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(name='bad_idx')
+def bad_idx_fixture(tmp_path):
+  """Makes an IDX folder and damages it in one of the ways users do."""
+  def make(damage):
+    folder = make_idx_dir(tmp_path / f'idx_{damage}', n_train=100, n_test=20)
+    path = os.path.join(folder, 'train-labels-idx1-ubyte.gz')
+    if damage == 'magic':
+      write_idx(path, np.zeros(100, np.uint8), 2051)
+    elif damage == 'truncated':
+      with open(path, 'rb') as f:
+        data = f.read()
+      with open(path, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    return folder
+  return make
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'data.idx_dir': '/no/such/folder'},
+     "data.idx_dir='/no/such/folder' is not a folder"),
+    ({'data.num_labeled': 300},
+     'data.num_labeled=300 asks for 30 labels per class but class 0 has '
+     'only 20'),
+    ({'batch_size': 12}, 'batch_size=12 must be a positive multiple of'),
+    ({'unlabeled_batch_size': 4},
+     'unlabeled_batch_size=4 must be a positive multiple of'),
+    ({'objective': 'm3'}, "objective='m3' is not one of"),
+    ({'estimator': 'reinforce'}, "estimator='reinforce' is not one of"),
+    ({'model.name': 'resnet'}, "model.name='resnet' is not one of"),
+])
+def test_bad_settings_stop_before_training(overrides, message, idx_dir,
+                                           tfds_dir, tmp_path):
+  overrides = {'data.idx_dir': idx_dir, 'data.tfds_data_dir': tfds_dir,
+               **overrides}
+  workdir = tmp_path / 'w'
+  with pytest.raises(UserError, match=message.replace('(', r'\(')) as e:
+    train.train_and_evaluate(load_config('mnist_m2', **overrides),
+                             str(workdir))
+  assert '\n' not in str(e.value)
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('damage, message', [
+    ('magic', 'has magic number 2051, expected 2049'),
+    ('truncated', 'cannot read IDX file|truncated'),
+])
+def test_bad_idx_files_stop_before_training(damage, message, bad_idx,
+                                            tfds_dir, tmp_path):
+  folder = bad_idx(damage)
+  workdir = tmp_path / 'w'
+  with pytest.raises(UserError, match=message) as e:
+    train.train_and_evaluate(
+        load_config('mnist_m2', **{'data.idx_dir': folder,
+                                   'data.tfds_data_dir': tfds_dir}),
+        str(workdir))
+  assert 'train-labels-idx1-ubyte.gz' in str(e.value)
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize('flag, message', [
+    ('--config.data.idx_dir=/no/such/folder',
+     "error: data.idx_dir='/no/such/folder' is not a folder"),
+    ('--config.batch_size=12', 'error: batch_size=12 must be a positive '
+     'multiple of the 8 devices'),
+])
+def test_cli_prints_one_line_without_traceback(flag, message, tmp_path,
+                                               tfds_dir):
+  workdir = tmp_path / 'w'
+  out = _cli(workdir, flag, f'--config.data.tfds_data_dir={tfds_dir}',
+             devices=8)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert 'Traceback' not in out.stderr
+  assert out.stderr.strip().splitlines()[-1] == message
+  assert not workdir.exists()
+
+
+def test_sigkill_then_rerun_matches_an_uninterrupted_run(idx_dir, tfds_dir,
+                                                         tmp_path):
+  flags = [f'--config.data.idx_dir={idx_dir}',
+           f'--config.data.tfds_data_dir={tfds_dir}',
+           '--config.num_train_steps=120', '--config.checkpoint_every_steps=10',
+           '--config.log_every_steps=10', '--config.figures=False']
+  straight = tmp_path / 'straight'
+  assert _cli(straight, *flags).returncode == 0
+  killed = tmp_path / 'killed'
+  env = dict(os.environ, JAX_NUM_CPU_DEVICES='1', TF_CPP_MIN_LOG_LEVEL='3',
+             JAX_PLATFORMS='cpu')
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 'experiments.train',
+       '--config=configs/mnist_m2.py:tiny', f'--workdir={killed}', *flags],
+      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  checkpoints = killed / 'checkpoints'
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    done = [d for d in (os.listdir(checkpoints) if checkpoints.exists()
+                        else []) if d.isdigit()]
+    if done:
+      break
+    time.sleep(0.05)
+  assert proc.poll() is None, 'the run ended before it could be killed'
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not (killed / 'eval.json').exists()
+  rerun = _cli(killed, *flags)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  assert 'Resuming from the checkpoint at step' in rerun.stderr
+  with open(straight / 'eval.json', encoding='utf-8') as f:
+    expected = json.load(f)
+  with open(killed / 'eval.json', encoding='utf-8') as f:
+    assert json.load(f) == expected

@@ -1,0 +1,49 @@
+"""Accuracy, confusion matrix and IoU against hand-computed cases."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from m2vae_jax import metrics
+
+
+def test_iou_by_hand():
+  # Two 2x3 images; 255 is void and must be ignored everywhere.
+  labels = np.array([[[0, 0, 1], [1, 2, 255]],
+                     [[3, 3, 3], [3, 3, 3]]])
+  preds = np.array([[[0, 1, 1], [1, 2, 0]],
+                    [[0, 0, 0], [0, 0, 0]]])
+  # The second image is padding (weight 0): it must not count.
+  conf = metrics.confusion_matrix(labels, preds, 4, weights=np.array([1, 0]))
+  expected = np.zeros((4, 4))
+  expected[0, 0], expected[0, 1] = 1, 1
+  expected[1, 1] = 2
+  expected[2, 2] = 1
+  np.testing.assert_array_equal(conf, expected)
+  scores = metrics.segmentation_scores(conf)
+  # class 0: TP 1, FP 0 (the void pixel predicted 0 is ignored), FN 1.
+  # class 1: TP 2, FP 1, FN 0.  class 2: TP 1.  class 3: absent -> None.
+  assert scores['per_class_iou'][:3] == pytest.approx([0.5, 2 / 3, 1.0])
+  assert scores['per_class_iou'][3] is None
+  assert scores['miou'] == pytest.approx((0.5 + 2 / 3 + 1.0) / 3)
+  assert scores['pixel_accuracy'] == pytest.approx(4 / 5)
+
+
+def test_confusion_sums_over_batches_like_one_batch():
+  rng = np.random.default_rng(0)
+  labels = rng.integers(0, 6, (10, 8, 8))
+  labels[labels == 5] = 255
+  preds = rng.integers(0, 5, (10, 8, 8))
+  whole = metrics.confusion_matrix(labels, preds, 5)
+  parts = sum(metrics.confusion_matrix(labels[i:i + 3], preds[i:i + 3], 5)
+              for i in range(0, 10, 3))
+  np.testing.assert_array_equal(whole, parts)
+  assert float(whole.sum()) == float((labels != 255).sum())
+
+
+def test_correct_count_ignores_padding():
+  logits = jnp.array([[2.0, 1.0], [0.0, 3.0], [5.0, 0.0]])
+  labels = jnp.array([0, 0, 1])
+  correct, count = metrics.correct_count(logits, labels,
+                                         jnp.array([1.0, 1.0, 0.0]))
+  assert float(correct) == 1.0 and float(count) == 2.0
