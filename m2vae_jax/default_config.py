@@ -54,6 +54,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.adam_b2 = 0.999
   c.grad_clip_norm = 0.0           # 0 disables clipping
   c.skip_nonfinite_steps = False   # True: skip a step with NaN/inf, go on
+  # 'bfloat16': matmuls and convolutions in bfloat16 (mixed precision);
+  # parameters, optimizer state and losses stay float32.
+  c.compute_dtype = 'float32'
 
   # --- Model ---------------------------------------------------------------
   c.model = ml_collections.ConfigDict()

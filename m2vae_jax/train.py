@@ -20,6 +20,7 @@ from absl import logging
 import flax
 import flax.linen as nn
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -153,6 +154,12 @@ def create_train_state(config: ml_collections.ConfigDict, model: m2_lib.M2,
 # ----------------------------------------------------------------------------
 
 
+def networks(model: m2_lib.M2, params, config) -> m2_lib.Networks:
+  """The model's networks bound to `params`, computing in
+  `config.compute_dtype`."""
+  return m2_lib.Networks(model, params, jnp.dtype(config.compute_dtype))
+
+
 def prepare_inputs(key: jax.Array, images: jax.Array,
                    binarize: bool) -> jax.Array:
   """uint8 pixels -> model input: x ~ Bernoulli(intensity) (Section 4,
@@ -203,7 +210,7 @@ def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
   """The baselines: cross-entropy of q(y|x) on the labeled batch only."""
   del unlabeled, step
   x = prepare_inputs(key, labeled['image'], config.data.binarize)
-  logits = model.apply(params, x, method=m2_lib.M2.classify)
+  logits = networks(model, params, config).classify(x)
   ce = _classification_term(logits, labeled['label'], config, task)
   return jnp.mean(ce), {'classification_loss': _stat(ce),
                         'accuracy': _accuracy_stat(
@@ -220,10 +227,10 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
   # Two passes, not one over the concatenation: both batches are split over
   # the devices, and concatenating along that axis would move data between
   # them.
-  logits_l = model.apply(params, x_l, method=m2_lib.M2.classify)
-  logits_u = model.apply(params, x_u, method=m2_lib.M2.classify)
-  encode = functools.partial(model.apply, params, method=m2_lib.M2.encode)
-  decode = functools.partial(model.apply, params, method=m2_lib.M2.decode)
+  nets = networks(model, params, config)
+  logits_l = nets.classify(x_l)
+  logits_u = nets.classify(x_u)
+  encode, decode = nets.encode, nets.decode
 
   valid = _valid_pixels(labels, task.num_classes) if task.segmentation else None
   y_l = losses.one_hot_target(labels, task.num_classes)
@@ -301,7 +308,7 @@ def eval_step(params, batch: Batch, *, model, config, task: Task,
     x = jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
   else:
     x = prepare_inputs(eval_key, images, False)
-  logits = model.apply(params, x, method=m2_lib.M2.classify)
+  logits = networks(model, params, config).classify(x)
   if task.segmentation:
     pred = jnp.argmax(logits, -1)
     return {'confusion': metrics_lib.confusion_matrix(
@@ -323,6 +330,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
       'target': losses.TARGETS, 'kl': losses.KL_MODES,
       'entropy': losses.ENTROPY_MODES, 'model.name': tuple(MODELS),
       'lr_schedule': ('constant', 'cosine'),
+      'compute_dtype': ('float32', 'bfloat16'),
   }
   flat = default_config.flatten(config)
   for name, allowed in choices.items():
@@ -378,13 +386,22 @@ def _write_json_atomic(path: str, obj: Any) -> None:
 
 
 class _Preemption:
-  """Turns SIGTERM into a flag the loop checks after every step."""
+  """Tells the loop, after every step, whether SIGTERM asked it to stop.
+
+  One process: a SIGTERM handler sets a flag. Several processes: JAX's
+  distributed runtime hears the SIGTERM and `reached_preemption_sync_point`
+  makes every process stop at the same step, so they save one checkpoint
+  together.
+  """
 
   def __init__(self):
-    self.requested = False
+    self._signalled = False
     self._previous = None
+    self._multiprocess = jax.process_count() > 1
 
   def __enter__(self):
+    if self._multiprocess:
+      return self
     try:
       self._previous = signal.signal(signal.SIGTERM, self._handle)
     except ValueError:  # Not the main thread: leave signals alone.
@@ -393,7 +410,12 @@ class _Preemption:
 
   def _handle(self, signum, frame):
     del signum, frame
-    self.requested = True
+    self._signalled = True
+
+  def requested(self, step: int) -> bool:
+    if self._multiprocess:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._signalled
 
   def __exit__(self, *exc):
     if self._previous is not None:
@@ -619,13 +641,14 @@ class Trainer:
               and done != self.num_train_steps):
             self._report_eval(writer, done, self.evaluate(state.params),
                               state.params)
-          if done % c.checkpoint_every_steps == 0 or preemption.requested:
+          preempted = preemption.requested(done)
+          if done % c.checkpoint_every_steps == 0 or preempted:
             if pending is not None:  # Never save a state that went bad.
               self._check_finite(*pending, last_saved)
               pending = None
             checkpointing.save(manager, done, state, self.data_state(done))
             last_saved = done
-          if preemption.requested:
+          if preempted:
             manager.wait_until_finished()
             logging.warning('SIGTERM: saved the checkpoint of step %d in %s; '
                             'run the same command again to resume.', done,

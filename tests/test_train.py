@@ -141,3 +141,20 @@ def test_nonfinite_steps_can_be_skipped(config, tmp_path, nan_from_step_3):
   state, _ = checkpointing.restore_latest(manager, trainer.init_state())
   manager.close()
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+
+
+def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
+    config, tmp_path):
+  trainer = train.Trainer(config(compute_dtype='bfloat16'),
+                          str(tmp_path / 'bf16'))
+  state = trainer.init_state()
+  batches = trainer._put(*trainer._host_batches(0))  # pylint: disable=protected-access
+  hlo = trainer.train_step.lower(state, *batches).as_text()
+  dots = [line for line in hlo.splitlines() if 'dot_general' in line]
+  assert dots and all('bf16' in line for line in dots
+                      if 'tensor<' in line and 'xf32>' not in line)
+  assert any('bf16' in line for line in dots)
+  state, metrics = trainer.train_step(state, *batches)
+  dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
+  assert dtypes == {np.dtype('float32')}
+  assert all(np.isfinite(v).all() for v in jax.device_get(metrics).values())

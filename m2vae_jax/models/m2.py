@@ -8,8 +8,11 @@
 method=M2.classify)` creates only the classifier (the supervised baseline).
 """
 
+import dataclasses
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 
 class M2(nn.Module):
@@ -30,3 +33,42 @@ class M2(nn.Module):
 
   def __call__(self, x: jax.Array, y: jax.Array, z: jax.Array):
     return self.classify(x), self.encode(x, y), self.decode(y, z)
+
+
+def _cast_floats(tree, dtype):
+  return jax.tree.map(
+      lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating)
+      else a, tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class Networks:
+  """The three networks of an M2 model bound to parameters, as the plain
+  callables `losses` expects.
+
+  With compute_dtype=bfloat16 (mixed precision) the parameters and inputs
+  are cast to bfloat16 at use, so matmuls and convolutions run in bfloat16
+  while the parameters (and their gradients and optimizer state) stay
+  float32; every output is cast back to float32 before it reaches a loss.
+  """
+
+  model: M2
+  params: dict
+  compute_dtype: jnp.dtype = jnp.float32
+
+  def _apply(self, method, *args):
+    params, args = self.params, args
+    if self.compute_dtype != jnp.float32:
+      params = _cast_floats(params, self.compute_dtype)
+      args = _cast_floats(args, self.compute_dtype)
+    out = self.model.apply(params, *args, method=method)
+    return _cast_floats(out, jnp.float32)
+
+  def classify(self, x: jax.Array) -> jax.Array:
+    return self._apply(M2.classify, x)
+
+  def encode(self, x: jax.Array, y: jax.Array):
+    return self._apply(M2.encode, x, y)
+
+  def decode(self, y: jax.Array, z: jax.Array) -> jax.Array:
+    return self._apply(M2.decode, y, z)
