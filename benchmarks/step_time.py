@@ -1,13 +1,15 @@
-r"""Step time of the M2 train step at the paper's MNIST sizes, per estimator.
+r"""Time of one train step at a config's sizes, per estimator.
 
-  python -m benchmarks.step_time [--steps=30] [--estimators=enumerate,gumbel]
+  python -m benchmarks.step_time                       # MNIST M2, 3 estimators
+  python -m benchmarks.step_time --config=configs/voc_m2.py --estimators=gumbel
 
-Prints ms/step, examples/s and ms/step over the floor, where the floor is
-the naive FLOPs of the *enumerated* step (forward + backward of every matmul,
+Synthetic uint8 images stand in for the data (a step's cost does not depend
+on the pixels). Prints ms/step and examples/s (labeled + unlabeled). For the
+MLP model it also prints ms/step over the floor, where the floor is the
+naive FLOPs of the *enumerated* step (forward + backward of every matmul,
 every unlabeled x paired with all classes: ~31.8 GFLOP at 784-1000-1000,
 z = 300, batch 100 + 100) divided by the float32 matmul GFLOP/s measured in
-the same run. Synthetic uint8 images stand in for MNIST: the step's cost
-does not depend on the pixel values.
+the same run. Runs on the first device (`--devices` for more).
 """
 
 import functools
@@ -16,19 +18,23 @@ import time
 from absl import app, flags
 import jax
 import jax.numpy as jnp
+from ml_collections import config_flags
 import numpy as np
 
-from m2vae_jax import default_config, sharding, train
+from m2vae_jax import sharding, train
 
+config_flags.DEFINE_config_file('config', 'configs/mnist_m2.py',
+                                'Experiment whose step is timed.')
 _STEPS = flags.DEFINE_integer('steps', 30, 'Timed steps per estimator.')
 _ESTIMATORS = flags.DEFINE_list(
     'estimators', ['enumerate', 'gumbel', 'straight_through'],
-    'Estimators to time.')
+    'Estimators to time (enumerate is skipped for segmentation).')
+_DEVICES = flags.DEFINE_integer('devices', 1, 'Devices in the mesh.')
 
 
 def naive_enumerated_gflop(config, num_classes: int, pixels: int) -> float:
   """Forward + backward (3x forward) FLOPs of every matmul of the naive
-  enumerated M2 step, in GFLOP."""
+  enumerated M2 step with MLPs, in GFLOP."""
   h = list(config.model.hidden)
   z = config.model.latent_dim
 
@@ -45,7 +51,7 @@ def naive_enumerated_gflop(config, num_classes: int, pixels: int) -> float:
 
 
 def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
-  """float32 matmul throughput of this machine, GFLOP/s (best of runs)."""
+  """float32 matmul throughput of the first device, GFLOP/s (best run)."""
   a = jnp.ones((n, n), jnp.float32)
   f = jax.jit(lambda a, b: a @ b)
   f(a, a).block_until_ready()
@@ -57,27 +63,41 @@ def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
   return 2 * n ** 3 / best / 1e9
 
 
-def time_estimator(estimator: str, steps: int) -> float:
-  """Median seconds per train step (batch 100 + 100, 784-1000-1000)."""
-  config = default_config.get_default_config()
-  config.estimator = estimator
-  task = train.Task(num_classes=10, image_shape=(28, 28, 1),
-                    segmentation=False)
-  mesh = sharding.create_mesh()
+def _task(config) -> train.Task:
+  if config.model.name == 'mlp':
+    return train.Task(num_classes=10, image_shape=(28, 28, 1),
+                      segmentation=False)
+  size = config.data.image_size
+  classes = 21 if config.data.name == 'voc' else 11
+  return train.Task(num_classes=classes, image_shape=(size, size, 3),
+                    segmentation=True)
+
+
+def time_step(config, steps: int) -> float:
+  """Median seconds per train step."""
+  task = _task(config)
+  mesh = sharding.create_mesh(jax.devices()[:_DEVICES.value])
   model = train.create_model(config, task)
-  tx = train.create_optimizer(config, config.num_train_steps)
+  tx = train.create_optimizer(config, max(config.num_train_steps, 1))
   rep = sharding.replicated(mesh)
-  state = jax.jit(lambda: train.create_train_state(config, model, tx, task),
-                  out_shardings=rep)()
+  state = jax.jit(functools.partial(train.create_train_state, config, model,
+                                    tx, task), out_shardings=rep)()
   step = jax.jit(functools.partial(train.train_step, model=model, tx=tx,
                                    config=config, task=task),
                  donate_argnums=0, out_shardings=rep)
   rng = np.random.default_rng(0)
+  shape = task.image_shape
+  labels = (rng.integers(0, task.num_classes, (config.batch_size,
+                                               *shape[:2]), np.uint8)
+            if task.segmentation
+            else rng.integers(0, 10, config.batch_size).astype(np.int32))
   labeled = sharding.put_batch({
-      'image': rng.integers(0, 256, (100, 28, 28, 1), np.uint8),
-      'label': rng.integers(0, 10, 100).astype(np.int32)}, mesh)
-  unlabeled = sharding.put_batch({
-      'image': rng.integers(0, 256, (100, 28, 28, 1), np.uint8)}, mesh)
+      'image': rng.integers(0, 256, (config.batch_size, *shape), np.uint8),
+      'label': labels}, mesh)
+  unlabeled = None
+  if config.objective == 'm2':
+    unlabeled = sharding.put_batch({'image': rng.integers(
+        0, 256, (config.unlabeled_batch_size, *shape), np.uint8)}, mesh)
   for _ in range(3):
     state, metrics = step(state, labeled, unlabeled)
   jax.block_until_ready(metrics)
@@ -92,22 +112,37 @@ def time_estimator(estimator: str, steps: int) -> float:
 
 def main(argv):
   del argv
-  config = default_config.get_default_config()
-  gflop = naive_enumerated_gflop(config, 10, 784)
-  peak = matmul_gflops()
-  floor_ms = gflop / peak * 1e3
-  print(f'device: {jax.devices()[0].device_kind} x{jax.device_count()}  '
-        f'float32 matmul: {peak:.0f} GFLOP/s  naive enumerated step: '
-        f'{gflop:.1f} GFLOP  floor: {floor_ms:.1f} ms')
-  rows, results = [], {}
-  for estimator in _ESTIMATORS.value:
-    sec = time_estimator(estimator, _STEPS.value)
-    results[estimator] = sec
-    rows.append((estimator, sec * 1e3, 200 / sec, sec * 1e3 / floor_ms))
-  print('\n| estimator | ms/step | examples/s | x floor |')
-  print('| --- | ---: | ---: | ---: |')
-  for name, ms, eps, ratio in rows:
-    print(f'| {name} | {ms:.1f} | {eps:.0f} | {ratio:.2f} |')
+  config = flags.FLAGS.config
+  mlp = config.model.name == 'mlp'
+  examples = config.batch_size + (config.unlabeled_batch_size
+                                  if config.objective == 'm2' else 0)
+  device = jax.devices()[0]
+  floor_ms = None
+  header = (f'device: {device.platform} {device.device_kind} '
+            f'x{_DEVICES.value}')
+  if mlp:
+    gflop = naive_enumerated_gflop(config, 10, 784)
+    peak = matmul_gflops()
+    floor_ms = gflop / peak * 1e3
+    header += (f'  float32 matmul: {peak:.0f} GFLOP/s  naive enumerated '
+               f'step: {gflop:.1f} GFLOP  floor: {floor_ms:.1f} ms')
+  print(header)
+  estimators = [e for e in _ESTIMATORS.value
+                if mlp or e != 'enumerate'] if config.objective == 'm2' \
+      else ['(supervised)']
+  results = {}
+  for estimator in estimators:
+    if config.objective == 'm2':
+      config.estimator = estimator
+    results[estimator] = time_step(config, _STEPS.value)
+  print('\n| estimator | ms/step | examples/s |'
+        + (' x floor |' if mlp else ''))
+  print('| --- | ---: | ---: |' + (' ---: |' if mlp else ''))
+  for name, sec in results.items():
+    row = f'| {name} | {sec * 1e3:.1f} | {examples / sec:.1f} |'
+    if mlp:
+      row += f' {sec * 1e3 / floor_ms:.2f} |'
+    print(row)
   if 'enumerate' in results:
     for name, sec in results.items():
       if name != 'enumerate':

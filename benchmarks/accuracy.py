@@ -1,0 +1,118 @@
+r"""Trains a suite of experiments over seeds and prints one results table.
+
+  python -m benchmarks.accuracy --suite=mnist --seeds=0,1,2 \
+      --idx_dir=../shared/data/mnist-dev --root=workdirs/bench
+
+Every run is the command a user types (`python -m experiments.train ...`)
+with its own workdir under --root; a run whose eval.json exists is not
+repeated, and an interrupted one resumes, so the script can be stopped and
+started again. Extra `--set=FIELD=VALUE` flags apply to every run.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  name: str
+  config: str
+  overrides: tuple[str, ...] = ()
+
+
+SUITES = {
+    'mnist': (
+        Run('baseline', 'configs/mnist_baseline.py'),
+        Run('m2', 'configs/mnist_m2.py'),
+    ),
+    'mnist_paper': (
+        Run('baseline', 'configs/mnist_baseline.py'),
+        Run('m2 (paper settings)', 'configs/mnist_m2.py:paper'),
+    ),
+    'digit_scenes': (
+        Run('baseline', 'configs/digit_scenes_baseline.py'),
+        Run('m2', 'configs/digit_scenes_m2.py'),
+    ),
+}
+
+_SUITE = flags.DEFINE_enum('suite', 'mnist', list(SUITES), 'Which runs.')
+_SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds to train.')
+_ROOT = flags.DEFINE_string('root', 'workdirs/bench', 'Workdirs go here.')
+_IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir for every run.')
+_SET = flags.DEFINE_multi_string('set', [], 'FIELD=VALUE for every run.')
+_ONLY = flags.DEFINE_list('only', [], 'Run names to keep (default: all).')
+
+
+def _metric(result: dict) -> tuple[str, float]:
+  if 'accuracy' in result:
+    return 'accuracy', result['accuracy']
+  return 'mIoU', result['miou']
+
+
+def _slug(text: str) -> str:
+  return ''.join(c if c.isalnum() else '_' for c in text).strip('_')
+
+
+def train(run: Run, seed: int) -> tuple[dict, float]:
+  """Trains (or resumes) one run; returns (eval.json, wall seconds)."""
+  workdir = os.path.join(_ROOT.value, _SUITE.value, _slug(run.name),
+                         f'seed{seed}')
+  path = os.path.join(workdir, 'eval.json')
+  timing = os.path.join(workdir, 'wall_seconds.json')
+  if not os.path.exists(path):
+    cmd = [sys.executable, '-m', 'experiments.train',
+           f'--config={run.config}', f'--workdir={workdir}',
+           f'--config.seed={seed}']
+    if _IDX_DIR.value:
+      cmd.append(f'--config.data.idx_dir={_IDX_DIR.value}')
+    cmd += [f'--config.{kv}' for kv in (*run.overrides, *_SET.value)]
+    print('$', ' '.join(cmd), flush=True)
+    start = time.time()
+    subprocess.run(cmd, check=True)
+    with open(timing, 'w', encoding='utf-8') as f:
+      json.dump(time.time() - start, f)
+  with open(path, encoding='utf-8') as f:
+    result = json.load(f)
+  seconds = float('nan')
+  if os.path.exists(timing):
+    with open(timing, encoding='utf-8') as f:
+      seconds = json.load(f)
+  return result, seconds
+
+
+def main(argv):
+  del argv
+  seeds = [int(s) for s in _SEEDS.value]
+  runs = [r for r in SUITES[_SUITE.value]
+          if not _ONLY.value or r.name in _ONLY.value]
+  table = []
+  for run in runs:
+    values, seconds, metric = [], [], ''
+    for seed in seeds:
+      result, wall = train(run, seed)
+      metric, value = _metric(result)
+      values.append(value)
+      seconds.append(wall)
+    table.append((run, metric, values, seconds, result['split']))
+  print(f'\nsuite {_SUITE.value}, seeds {seeds}, extra settings '
+        f'{_SET.value or "none"}\n')
+  print('| run | config | split | ' + ' | '.join(f'seed {s}' for s in seeds)
+        + ' | mean | wall min/run |')
+  print('| --- | --- | --- |' + ' ---: |' * (len(seeds) + 2))
+  for run, _, values, seconds, split in table:
+    cells = ' | '.join(f'{100 * v:.1f}' for v in values)
+    print(f'| {run.name} | `{run.config}` | {split} | {cells} | '
+          f'{100 * np.mean(values):.1f} | '
+          f'{np.nanmean(seconds) / 60:.1f} |')
+  print(f'\n({metric} in %, on the whole eval split)')
+
+
+if __name__ == '__main__':
+  app.run(main)
