@@ -30,7 +30,12 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.estimator = 'enumerate'        # 'enumerate' | 'gumbel' | 'straight_through'
   c.entropy = 'analytic'           # log q(y|x) term of U: 'analytic' | 'sample'
   c.kl = 'analytic'                # z term: 'analytic' | 'sample' (eq. 10)
-  c.num_samples = 1                # z samples averaged per (x, y)
+  c.num_samples = 1                # z samples per (x, y)
+  c.bound = 'elbo'                 # 'elbo' | 'iwae' (Burda et al. 2015)
+  c.kl_warmup_steps = 0            # z term weighted min(1, step / this)
+  # What the decoder models: 'bernoulli' on binarized pixels (the paper) or
+  # 'continuous_bernoulli' on raw intensities (set data.binarize=False).
+  c.likelihood = 'bernoulli'
   c.alpha = 10.0                   # weight of -log q(y|x) on labeled data
   c.labeled_weight = 1.0           # weight of mean L(x, y) over the batch
   c.unlabeled_weight = 1.0         # weight of mean U(x) over the batch

@@ -176,6 +176,14 @@ def temperature(config: ml_collections.ConfigDict, step: jax.Array):
   return jnp.maximum(t.minimum, t.initial * jnp.exp(-t.rate * step))
 
 
+def kl_weight(config: ml_collections.ConfigDict, step: jax.Array):
+  """Warm-up: the z term's weight rises linearly from 0 to 1 over
+  `kl_warmup_steps` (Sonderby et al. 2016; Maaloe et al. 2016)."""
+  if config.kl_warmup_steps <= 0:
+    return 1.0
+  return jnp.minimum(1.0, step / config.kl_warmup_steps)
+
+
 def _stat(values: jax.Array) -> jax.Array:
   """[sum, count] of per-example values."""
   return jnp.stack([jnp.sum(values), jnp.asarray(values.size, jnp.float32)])
@@ -234,16 +242,19 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
 
   valid = _valid_pixels(labels, task.num_classes) if task.segmentation else None
   y_l = losses.one_hot_target(labels, task.num_classes)
+  beta = kl_weight(config, step)
+  bound = dict(num_samples=config.num_samples, kl=config.kl,
+               bound=config.bound, kl_weight=beta,
+               likelihood=config.likelihood)
   labeled_l = losses.labeled_loss(
       k_l, x_l, y_l, encode, decode,
       log_prior_y=losses.uniform_log_prior(logits_l.shape, config.target,
-                                           valid),
-      num_samples=config.num_samples, kl=config.kl)
+                                           valid), **bound)
   tau = temperature(config, step)
   unlabeled_u = losses.unlabeled_loss(
       k_u, x_u, logits_u, encode, decode, estimator=config.estimator,
       target=config.target, temperature=tau, entropy=config.entropy,
-      num_samples=config.num_samples, kl=config.kl)
+      **bound)
   ce = _classification_term(logits_l, labels, config, task)
   loss = (config.labeled_weight * jnp.mean(labeled_l)
           + config.unlabeled_weight * jnp.mean(unlabeled_u)
@@ -254,6 +265,7 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
       'classification_loss': _stat(ce),
       'accuracy': _accuracy_stat(logits_l, labels, task),
       'temperature': jnp.stack([tau, 1.0]),
+      'kl_weight': jnp.stack([jnp.asarray(beta, jnp.float32), 1.0]),
   }
 
 
@@ -331,6 +343,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
       'entropy': losses.ENTROPY_MODES, 'model.name': tuple(MODELS),
       'lr_schedule': ('constant', 'cosine'),
       'compute_dtype': ('float32', 'bfloat16'),
+      'bound': losses.BOUNDS, 'likelihood': losses.LIKELIHOODS,
   }
   flat = default_config.flatten(config)
   for name, allowed in choices.items():

@@ -426,3 +426,106 @@ def test_jit_and_vmap_give_the_same_values(toy):
   loop = jnp.stack([u(keys[i], x[i:i + 1], logits[i:i + 1])[0]
                     for i in range(B)])
   np.testing.assert_allclose(per, loop, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------
+# Beyond the paper: IWAE, warm-up, raw-intensity likelihood.
+# ----------------------------------------------------------------------------
+
+
+def test_iwae_with_one_sample_is_the_sampled_elbo(toy):
+  encode = lambda x, y: (0.3 * x, jnp.full_like(x, -0.5))
+  y = _one_hot(1)
+  key = jax.random.key(30)
+  elbo = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                             kl='sample')
+  iwae = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                             bound='iwae', num_samples=1)
+  np.testing.assert_allclose(iwae, elbo, rtol=1e-6)
+
+
+def test_iwae_tightens_with_samples_towards_log_joint(toy):
+  """A poor q(z|x,y): the bound rises with K and stays below log p(x,y)."""
+  encode = lambda x, y: (jnp.zeros_like(x), jnp.zeros_like(x))  # the prior
+  y = _one_hot(0)
+  exact = -toy['log_p_xy'][:, 0]
+  means = []
+  for k in (1, 5, 50, 500):
+    draws = jax.vmap(lambda key, k=k: losses.labeled_loss(
+        key, toy['x'], y, encode, toy['decode'], log_prior_y=-math.log(K),
+        bound='iwae', num_samples=k))(jax.random.split(jax.random.key(31),
+                                                       200))
+    means.append(np.asarray(jnp.mean(draws, 0)))
+  for loose, tight in zip(means[:-1], means[1:]):
+    assert np.all(tight < loose)
+  assert np.all(means[-1] > exact - 0.05)  # A bound: never below -log p.
+  # With the exact posterior every K gives -log p(x, y) exactly.
+  for k in (1, 7):
+    got = losses.labeled_loss(jax.random.key(32), toy['x'], y,
+                              toy['encode_exact'], toy['decode'],
+                              log_prior_y=-math.log(K), bound='iwae',
+                              num_samples=k)
+    np.testing.assert_allclose(got, exact, rtol=1e-4)
+
+
+def test_unlabeled_iwae_is_a_tighter_bound(toy):
+  logits = jnp.zeros((B, K))
+  encode = lambda x, y: (jnp.zeros_like(x), jnp.zeros_like(x))
+  common = dict(encode=encode, decode=toy['decode'])
+  keys = jax.random.split(jax.random.key(33), 100)
+  elbo = jax.vmap(lambda k: losses.unlabeled_loss(
+      k, toy['x'], logits, kl='sample', **common))(keys).mean(0)
+  iwae = jax.vmap(lambda k: losses.unlabeled_loss(
+      k, toy['x'], logits, bound='iwae', num_samples=20, **common))(
+          keys).mean(0)
+  assert np.all(iwae < elbo)
+  assert np.all(iwae > -toy['log_p_x'] - 0.05)
+
+
+def test_warm_up_at_zero_removes_exactly_the_kl_term(toy):
+  rng = np.random.default_rng(34)
+  mean = jnp.asarray(rng.normal(size=(B, D)), jnp.float32)
+  log_var = jnp.asarray(rng.normal(size=(B, D)) * 0.3, jnp.float32)
+  encode = lambda x, y: (mean, log_var)
+  y = _one_hot(2)
+  key = jax.random.key(35)
+  kl = losses.gaussian_kl_to_standard(mean, log_var)
+  full = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'])
+  for beta in (0.0, 0.25):
+    warm = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                               kl_weight=beta)
+    np.testing.assert_allclose(warm, full - (1 - beta) * kl, rtol=1e-5)
+  # The same for the sampled log-ratio.
+  full_s = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                               kl='sample')
+  z = losses.sample_gaussian(jax.random.split(key, 1)[0], mean, log_var)
+  log_ratio = (losses.gaussian_log_prob(z, mean, log_var)
+               - losses.standard_normal_log_prob(z))
+  warm_s = losses.labeled_loss(key, toy['x'], y, encode, toy['decode'],
+                               kl='sample', kl_weight=0.0)
+  np.testing.assert_allclose(warm_s, full_s - log_ratio, rtol=1e-5)
+
+
+def test_continuous_bernoulli_is_a_normalised_density():
+  grid = (np.arange(20_000) + 0.5) / 20_000  # midpoint rule on [0, 1]
+  for logit in (-30.0, -4.0, -1e-4, 0.0, 2e-4, 0.7, 9.0):
+    x = jnp.asarray(grid[:, None], jnp.float32)
+    log_p = losses.continuous_bernoulli_log_likelihood(
+        x, jnp.full_like(x, logit))
+    np.testing.assert_allclose(np.mean(np.exp(np.asarray(log_p, np.float64))),
+                               1.0, rtol=2e-3)
+  # Accurate on both sides of the small-logit switch (float64 reference),
+  # with finite gradients.
+  f = lambda lg: losses.continuous_bernoulli_log_likelihood(
+      jnp.array([[0.3]]), lg)[0]
+  for lg in (0.9e-3, 1.1e-3, 0.2, -3.0):
+    ref = 0.3 * lg - np.log1p(np.exp(lg)) + np.log(lg / np.tanh(lg / 2))
+    np.testing.assert_allclose(f(jnp.array([[lg]])), ref, atol=5e-7)
+  grads = jax.vmap(jax.grad(lambda lg: f(lg[None, None])))(
+      jnp.array([-1.0, -1e-4, 0.0, 1e-4, 1.0]))
+  assert np.all(np.isfinite(grads))
+  with jax.enable_x64(True):
+    check_grads(lambda lg: losses.continuous_bernoulli_log_likelihood(
+        jnp.array([[0.2, 0.9]], jnp.float64), lg).sum(),
+                (jnp.array([[0.5, -2.0]], jnp.float64),), order=2,
+                modes=['rev'])

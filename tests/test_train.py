@@ -158,3 +158,21 @@ def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
   dtypes = {x.dtype for x in jax.tree.leaves(state.params)}
   assert dtypes == {np.dtype('float32')}
   assert all(np.isfinite(v).all() for v in jax.device_get(metrics).values())
+
+
+@pytest.mark.parametrize('overrides', [
+    {'bound': 'iwae', 'num_samples': 3},
+    {'kl_warmup_steps': 4},
+    {'likelihood': 'continuous_bernoulli', 'data.binarize': False},
+    {'estimator': 'straight_through', 'entropy': 'sample', 'kl': 'sample'},
+])
+def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
+  trainer = train.Trainer(config(**overrides), str(tmp_path / 'v'))
+  state = trainer.init_state()
+  state, metrics = trainer.train_step(
+      state, *trainer._put(*trainer._host_batches(0)))  # pylint: disable=protected-access
+  metrics = jax.device_get(metrics)
+  assert all(np.isfinite(v).all() for v in metrics.values())
+  assert metrics['nonfinite'][0] == 0
+  if 'kl_warmup_steps' in overrides:
+    assert metrics['kl_weight'][0] == 0.0  # Step 0: no z term yet.
