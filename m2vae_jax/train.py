@@ -311,11 +311,13 @@ def eval_step(params, batch: Batch, *, model, config, task: Task,
               eval_key: jax.Array) -> Metrics:
   """Sums over one eval batch: correct / count, or a confusion matrix.
 
-  Binarization noise comes from the example's index in the split, so the
-  result does not depend on the eval batch size or the device count.
+  The classifier sees the pixel intensities (the mean of the binarized
+  input), or with data.eval_binarize a binarized sample whose noise comes
+  from the example's index in the split, so the result does not depend on
+  the eval batch size or the device count.
   """
   images = batch['image']
-  if config.data.binarize:
+  if config.data.binarize and config.data.eval_binarize:
     keys = jax.vmap(lambda i: jax.random.fold_in(eval_key, i))(batch['index'])
     x = jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
   else:

@@ -100,10 +100,13 @@ def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
     np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
-def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path):
+@pytest.mark.parametrize('eval_binarize', [False, True])
+def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
+                                                     eval_binarize):
   results = []
   for size in (8, 16, 64):
-    trainer = train.Trainer(config(eval_batch_size=size),
+    trainer = train.Trainer(config(eval_batch_size=size,
+                                   **{'data.eval_binarize': eval_binarize}),
                             str(tmp_path / f'e{size}'))
     results.append(trainer.evaluate(trainer.init_state().params))
   assert results[0] == results[1] == results[2]
