@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from absl import app, flags
+from absl import app
+from absl import flags
 import numpy as np
 
 

@@ -15,11 +15,14 @@ than its consumer.
 import functools
 import time
 
-from absl import app, flags
+from absl import app
+from absl import flags
 import jax
 import numpy as np
 
-from m2vae_jax import default_config, sharding, train
+from m2vae_jax import default_config
+from m2vae_jax import sharding
+from m2vae_jax import train
 from m2vae_jax.data import pipeline
 
 _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Time per measurement.')

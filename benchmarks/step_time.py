@@ -15,13 +15,15 @@ the same run. Runs on the first device (`--devices` for more).
 import functools
 import time
 
-from absl import app, flags
+from absl import app
+from absl import flags
 import jax
 import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
-from m2vae_jax import sharding, train
+from m2vae_jax import sharding
+from m2vae_jax import train
 
 config_flags.DEFINE_config_file('config', 'configs/mnist_m2.py',
                                 'Experiment whose step is timed.')

@@ -12,7 +12,9 @@ checkpoints/, config.json and figures.
 import logging as std_logging
 import sys
 
-from absl import app, flags, logging
+from absl import app
+from absl import flags
+from absl import logging
 import jax
 from ml_collections import config_flags
 

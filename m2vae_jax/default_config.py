@@ -68,6 +68,7 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.model.name = 'mlp'
   c.model.hidden = (1000, 1000)
   c.model.latent_dim = 300
+  c.model.aux_dim = 100            # ADGM / SDGM auxiliary variable a
   c.model.activation = 'relu'
   # DeepLabv3+ / MobileNetV2 (segmentation, model.name = 'deeplab').
   c.model.width_multiplier = 1.0
@@ -154,9 +155,10 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
   c.log_every_steps = 2
   c.checkpoint_every_steps = 2
   c.async_checkpointing = False
-  if c.model.name == 'mlp':
+  if c.model.name in ('mlp', 'adgm', 'sdgm'):
     c.model.hidden = (32, 32)
     c.model.latent_dim = 4
+    c.model.aux_dim = 4
   c.eval_every_steps = 0
   if c.model.name == 'deeplab':
     # One save at the end: orbax spends seconds per save on the ~1,200

@@ -7,8 +7,6 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
-from m2vae_jax.models import m2 as m2_lib
-
 matplotlib.use('Agg')  # No display on training machines.
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
@@ -38,13 +36,13 @@ def analogy_grid(model, params, images: np.ndarray, num_classes: int, *,
   if binarize:
     x = jax.random.bernoulli(jax.random.key(seed), x).astype(jnp.float32)
   apply = functools.partial(model.apply, params)
-  logits = apply(x, method=m2_lib.M2.classify)
+  logits = apply(x, method='classify')
   y_pred = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
-  z, _ = apply(x, y_pred, method=m2_lib.M2.encode)
+  z, _ = apply(x, y_pred, method='encode')
 
   def render(k):
     y = jnp.broadcast_to(jax.nn.one_hot(k, num_classes), y_pred.shape)
-    return jax.nn.sigmoid(apply(y, z, method=m2_lib.M2.decode))
+    return jax.nn.sigmoid(apply(y, z, method='decode'))
 
   outs = jax.vmap(render)(jnp.arange(num_classes))  # [K, rows, h, w, c]
   grid = jnp.concatenate([x[:, None], jnp.moveaxis(outs, 0, 1)], axis=1)
@@ -108,15 +106,15 @@ def segmentation_grid(model, params, images: np.ndarray, labels: np.ndarray,
   if binarize:
     x = jax.random.bernoulli(jax.random.key(seed), x).astype(jnp.float32)
   apply = functools.partial(model.apply, params)
-  pred = jnp.argmax(apply(x, method=m2_lib.M2.classify), -1)
+  pred = jnp.argmax(apply(x, method='classify'), -1)
   colours = voc_palette().astype(np.float32) / 255.0
   rgb = lambda a: a if a.shape[-1] == 3 else np.repeat(a, 3, -1)
   columns = [rgb(np.asarray(x)), colours[np.asarray(labels[:num_rows])],
              colours[np.asarray(pred)]]
   if reconstruct:
     y = jax.nn.one_hot(pred, num_classes)
-    z, _ = apply(x, y, method=m2_lib.M2.encode)
-    recon = jax.nn.sigmoid(apply(y, z, method=m2_lib.M2.decode))
+    z, _ = apply(x, y, method='encode')
+    recon = jax.nn.sigmoid(apply(y, z, method='decode'))
     columns.append(rgb(np.asarray(recon)))
   return np.stack(columns, axis=1)
 

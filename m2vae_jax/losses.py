@@ -547,3 +547,131 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
   else:
     log_q_y = target_log_prob(y, logits, target)
   return loss_given_y(key_z, y) + log_q_y
+
+
+# ----------------------------------------------------------------------------
+# Auxiliary deep generative models (Maaloe et al. 2016): ADGM and SDGM.
+# ----------------------------------------------------------------------------
+#
+# An auxiliary variable a makes q(y, z | x) richer without changing what the
+# model generates:
+#
+#   inference   q(a|x) q(y|a,x) q(z|a,x,y)
+#   ADGM        p(z) p(y) p(x|y,z) p(a|x,y,z)     (a only in the inference)
+#   SDGM        p(z) p(y) p(a|y,z) p(x|a,y,z)     (a in the generative path)
+#
+# The networks come in as callables:
+#   infer_a(x) -> (mean, log_var) of q(a|x)
+#   classify(a, x) -> logits of q(y|a,x)
+#   encode(a, x, y) -> (mean, log_var) of q(z|a,x,y)
+#   generate(a, x, y, z) -> (logits of p(x|...), (mean, log_var) of p(a|...))
+# so one pair of functions serves both models.
+
+
+def _auxiliary_log_weight(key: Array, a: Array, x: Array, y: Array,
+                          log_q_a: Array, encode: Callable,
+                          generate: Callable, log_prior_y: ArrayLike,
+                          kl_weight: ArrayLike, likelihood: str) -> Array:
+  """log p(x, a, y, z) - log q(a, z | x, y) for one draw of z, the latent
+  terms scaled by kl_weight (warm-up). [batch]."""
+  mean, log_var = encode(a, x, y)
+  z = sample_gaussian(key, mean, log_var)
+  x_logits, (a_mean, a_log_var) = generate(a, x, y, z)
+  log_px = _log_likelihood(x, x_logits, likelihood)
+  latent = (gaussian_log_prob(a, a_mean, a_log_var) - log_q_a
+            + standard_normal_log_prob(z)
+            - gaussian_log_prob(z, mean, log_var))
+  return log_px + kl_weight * latent + log_prior_y
+
+
+def auxiliary_labeled_loss(key: Array, x: ArrayLike, y: ArrayLike,
+                           infer_a: Callable, encode: Callable,
+                           generate: Callable, *,
+                           log_prior_y: ArrayLike = 0.0,
+                           num_samples: int = 1,
+                           kl_weight: ArrayLike = 1.0,
+                           likelihood: str = 'bernoulli') -> Array:
+  """-log p(x, y) bound of an ADGM / SDGM (Maaloe et al. 2016, eq. 5):
+
+  L = -E_q(a|x) q(z|a,x,y)[log p(x,a,y,z) - log q(a|x) - log q(z|a,x,y)],
+
+  `num_samples` draws of (a, z) averaged; kl_weight scales the a and z
+  log-ratios (warm-up).
+
+  Args:
+    key: PRNG key.
+    x: [batch, ...]; y: [batch, classes] one-hot.
+    infer_a, encode, generate: the networks (see the section comment).
+    log_prior_y: log p(y), scalar or [batch].
+    num_samples: draws of (a, z).
+    kl_weight: warm-up weight in [0, 1].
+    likelihood: 'bernoulli' or 'continuous_bernoulli'.
+
+  Returns:
+    [batch].
+  """
+  x, y = jnp.asarray(x), jnp.asarray(y)
+  a_mean, a_log_var = infer_a(x)
+
+  def one_sample(k):
+    k_a, k_z = jax.random.split(k)
+    a = sample_gaussian(k_a, a_mean, a_log_var)
+    log_q_a = gaussian_log_prob(a, a_mean, a_log_var)
+    return _auxiliary_log_weight(k_z, a, x, y, log_q_a, encode, generate,
+                                 log_prior_y, kl_weight, likelihood)
+
+  keys = jax.random.split(key, num_samples)
+  return -jnp.mean(jax.vmap(one_sample)(keys), axis=0)
+
+
+def auxiliary_unlabeled_loss(key: Array, x: ArrayLike, infer_a: Callable,
+                             classify: Callable, encode: Callable,
+                             generate: Callable, *,
+                             estimator: str = 'enumerate',
+                             temperature: float = 1.0,
+                             entropy: str = 'analytic',
+                             num_samples: int = 1,
+                             kl_weight: ArrayLike = 1.0,
+                             likelihood: str = 'bernoulli') -> Array:
+  """-log p(x) bound of an ADGM / SDGM with y unobserved (eq. 6 there):
+
+  U = -E_q(a|x)[ E_q(y|a,x) q(z|a,x,y)[log p(x,a,y,z) - log q(a|x)
+                 - log q(z|a,x,y)] + H(q(y|a,x)) ],
+
+  y summed exactly ('enumerate', the classes share a's and z's noise) or
+  drawn relaxed ('gumbel', 'straight_through') as in `unlabeled_loss`; one
+  categorical y per example.
+
+  Returns:
+    [batch].
+  """
+  if estimator not in ESTIMATORS:
+    raise ValueError(f'estimator must be one of {ESTIMATORS}, '
+                     f'got {estimator!r}')
+  x = jnp.asarray(x)
+  a_mean, a_log_var = infer_a(x)
+
+  def one_sample(k):
+    k_a, k_y, k_z = jax.random.split(k, 3)
+    a = sample_gaussian(k_a, a_mean, a_log_var)
+    log_q_a = gaussian_log_prob(a, a_mean, a_log_var)
+    logits = classify(a, x)
+    log_prior = uniform_log_prior(logits.shape)
+    weight = lambda y: _auxiliary_log_weight(
+        k_z, a, x, y, log_q_a, encode, generate, log_prior, kl_weight,
+        likelihood)
+    if estimator == 'enumerate':
+      k = logits.shape[-1]
+      classes = jnp.broadcast_to(jnp.eye(k, dtype=logits.dtype)[:, None],
+                                 (k,) + logits.shape)
+      weights = jax.vmap(weight)(classes)  # [classes, batch]
+      probs = jax.nn.softmax(logits, axis=-1)
+      return jnp.sum(probs * weights.T, -1) + target_entropy(logits)
+    y = gumbel_softmax_sample(k_y, logits, temperature,
+                              hard=estimator == 'straight_through')
+    log_q_y = (-target_entropy(logits) if entropy == 'analytic'
+               else target_log_prob(y, logits))
+    return weight(y) - log_q_y
+
+  keys = jax.random.split(key, num_samples)
+  return -jnp.mean(jax.vmap(one_sample)(keys), axis=0)

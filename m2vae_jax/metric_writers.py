@@ -82,7 +82,8 @@ class TensorBoardWriter:
 
   def __init__(self, logdir: str):
     # pylint: disable=g-import-not-at-top
-    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.proto import summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._event_pb2, self._summary_pb2 = event_pb2, summary_pb2
     self._writer = EventFileWriter(logdir)

@@ -26,18 +26,19 @@ import ml_collections
 import numpy as np
 import optax
 
-from m2vae_jax import (
-  checkpointing,
-  default_config,
-  losses,
-  metric_writers,
-  sharding,
-)
+from m2vae_jax import checkpointing
+from m2vae_jax import default_config
+from m2vae_jax import losses
+from m2vae_jax import metric_writers
 from m2vae_jax import metrics as metrics_lib
+from m2vae_jax import sharding
 from m2vae_jax.data import pipeline
-from m2vae_jax.errors import ConfigError, UserError
+from m2vae_jax.errors import ConfigError
+from m2vae_jax.errors import UserError
+from m2vae_jax.models import auxiliary
 from m2vae_jax.models import m2 as m2_lib
-from m2vae_jax.models import mlp, segmentation
+from m2vae_jax.models import mlp
+from m2vae_jax.models import segmentation
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]  # name -> [sum, count]
@@ -91,14 +92,29 @@ def _deeplab_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
       decoder=segmentation.Decoder(settings, task.image_shape[-1]))
 
 
+def _auxiliary(skip: bool):
+  def build(cfg: ml_collections.ConfigDict, task: Task):
+    return auxiliary.AuxiliaryModel(
+        hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
+        aux_dim=cfg.aux_dim, num_classes=task.num_classes,
+        image_shape=task.image_shape, activation=cfg.activation, skip=skip)
+  return build
+
+
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
     'mlp': _mlp_m2,
     'deeplab': _deeplab_m2,
+    'adgm': _auxiliary(skip=False),
+    'sdgm': _auxiliary(skip=True),
 }
+
+
+def is_auxiliary(model: nn.Module) -> bool:
+  return getattr(model, 'auxiliary', False)
 OBJECTIVES = ('supervised', 'm2')
 
 
-def create_model(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+def create_model(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
   """The M2 module named by `config.model.name`."""
   return MODELS[config.model.name](config.model, task)
 
@@ -125,20 +141,24 @@ def _dummy_inputs(task: Task, latent: Any) -> tuple[jax.Array, ...]:
   return x, jnp.zeros(y_shape, jnp.float32), latent
 
 
-def init_params(config: ml_collections.ConfigDict, model: m2_lib.M2,
+def init_params(config: ml_collections.ConfigDict, model: nn.Module,
                 task: Task, key: jax.Array):
   """Parameters of the networks the objective uses (classifier only for
   the supervised baseline)."""
   x, y, _ = _dummy_inputs(task, None)
   if config.objective == 'supervised':
-    return model.init(key, x, method=m2_lib.M2.classify)
+    return model.init(key, x, method='classify')
+  if is_auxiliary(model):
+    a = jnp.zeros((1, config.model.aux_dim), jnp.float32)
+    z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
+    return model.init(key, x, y, z, a)
   mean, _ = jax.eval_shape(
-      lambda: model.init_with_output(key, x, y, method=m2_lib.M2.encode)[0])
+      lambda: model.init_with_output(key, x, y, method='encode')[0])
   z = jnp.zeros(mean.shape, mean.dtype)
   return model.init(key, x, y, z)
 
 
-def create_train_state(config: ml_collections.ConfigDict, model: m2_lib.M2,
+def create_train_state(config: ml_collections.ConfigDict, model: nn.Module,
                        tx: optax.GradientTransformation,
                        task: Task) -> TrainState:
   key = jax.random.key(config.seed)
@@ -154,7 +174,7 @@ def create_train_state(config: ml_collections.ConfigDict, model: m2_lib.M2,
 # ----------------------------------------------------------------------------
 
 
-def networks(model: m2_lib.M2, params, config) -> m2_lib.Networks:
+def networks(model: nn.Module, params, config) -> m2_lib.Networks:
   """The model's networks bound to `params`, computing in
   `config.compute_dtype`."""
   return m2_lib.Networks(model, params, jnp.dtype(config.compute_dtype))
@@ -269,7 +289,51 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
   }
 
 
+def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
+                        key: jax.Array, step: jax.Array, *, model, config,
+                        task: Task):
+  """J^alpha for an ADGM / SDGM (Maaloe et al. 2016): the labeled and
+  unlabeled bounds with the auxiliary a, and alpha * E_q(a|x)[-log
+  q(y|a,x)] on the labeled batch."""
+  k_xl, k_xu, k_l, k_u, k_a = jax.random.split(key, 5)
+  x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
+  x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
+  labels = labeled['label']
+  nets = networks(model, params, config)
+  common = dict(num_samples=config.num_samples,
+                kl_weight=kl_weight(config, step),
+                likelihood=config.likelihood)
+  y_l = losses.one_hot_target(labels, task.num_classes)
+  labeled_l = losses.auxiliary_labeled_loss(
+      k_l, x_l, y_l, nets.infer_a, nets.encode, nets.generate,
+      log_prior_y=losses.uniform_log_prior(y_l.shape), **common)
+  tau = temperature(config, step)
+  unlabeled_u = losses.auxiliary_unlabeled_loss(
+      k_u, x_u, nets.infer_a, nets.classify_given_a, nets.encode,
+      nets.generate, estimator=config.estimator, temperature=tau,
+      entropy=config.entropy, **common)
+  a_mean, a_log_var = nets.infer_a(x_l)
+  logits_l = nets.classify_given_a(
+      losses.sample_gaussian(k_a, a_mean, a_log_var), x_l)
+  ce = losses.classification_loss(logits_l, labels)
+  loss = (config.labeled_weight * jnp.mean(labeled_l)
+          + config.unlabeled_weight * jnp.mean(unlabeled_u)
+          + config.alpha * jnp.mean(ce))
+  return loss, {
+      'labeled_loss': _stat(labeled_l),
+      'unlabeled_loss': _stat(unlabeled_u),
+      'classification_loss': _stat(ce),
+      'accuracy': _accuracy_stat(logits_l, labels, task),
+  }
+
+
 _OBJECTIVE_FNS = {'supervised': supervised_objective, 'm2': m2_objective}
+
+
+def _objective_fn(config, model):
+  if config.objective == 'm2' and is_auxiliary(model):
+    return auxiliary_objective
+  return _OBJECTIVE_FNS[config.objective]
 
 
 def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
@@ -283,7 +347,7 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
   NaN or inf anywhere makes it non-finite, as does a norm beyond float32.
   """
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-  objective = functools.partial(_OBJECTIVE_FNS[config.objective],
+  objective = functools.partial(_objective_fn(config, model),
                                 model=model, config=config, task=task)
   (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(
       state.params, labeled, unlabeled, key, state.step)
@@ -712,6 +776,8 @@ class Trainer:
     """analogies.png (classification M2) or segmentation.png."""
     from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
     c, data = self.config, self.data.eval
+    if is_auxiliary(self.model):
+      return  # The figures below read the M2 networks.
     m2 = c.objective == 'm2'
     if self.task.segmentation:
       grid = figures.segmentation_grid(

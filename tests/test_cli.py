@@ -16,7 +16,10 @@ import pytest
 
 from m2vae_jax import train
 from m2vae_jax.errors import UserError
-from tests.conftest import REPO, load_config, make_idx_dir, write_idx
+from tests.conftest import REPO
+from tests.conftest import load_config
+from tests.conftest import make_idx_dir
+from tests.conftest import write_idx
 
 
 def _cli(workdir, *flags, devices=1, timeout=300):

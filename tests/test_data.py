@@ -5,10 +5,13 @@ import os
 import numpy as np
 import pytest
 
-from m2vae_jax.data import mnist, pipeline
+from m2vae_jax.data import mnist
+from m2vae_jax.data import pipeline
 from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
-from tests.conftest import fake_digits, make_idx_dir, write_idx
+from tests.conftest import fake_digits
+from tests.conftest import make_idx_dir
+from tests.conftest import write_idx
 
 
 def test_idx_builder_reads_the_folder_through_tfds(idx_dir, tfds_dir):

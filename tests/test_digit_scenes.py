@@ -9,10 +9,13 @@ import tempfile
 import numpy as np
 import pytest
 
-from m2vae_jax.data import digit_scenes, mnist, tfds_utils
+from m2vae_jax.data import digit_scenes
+from m2vae_jax.data import mnist
+from m2vae_jax.data import tfds_utils
 from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
-from tests.conftest import fake_digits, write_idx
+from tests.conftest import fake_digits
+from tests.conftest import write_idx
 
 SMALL = dict(image_size=32, num_train=24, num_eval=8, max_digits=3)
 SIZES = {'train': 24, 'test': 8}

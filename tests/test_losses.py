@@ -529,3 +529,77 @@ def test_continuous_bernoulli_is_a_normalised_density():
         jnp.array([[0.2, 0.9]], jnp.float64), lg).sum(),
                 (jnp.array([[0.5, -2.0]], jnp.float64),), order=2,
                 modes=['rev'])
+
+
+# ----------------------------------------------------------------------------
+# Auxiliary models: with p(a|...) = q(a|x) the a terms cancel exactly, so on
+# the toy model the bounds equal log p(x, y) and log p(x) again.
+# ----------------------------------------------------------------------------
+
+
+def _aux_networks(toy, exact=True):
+  rng = np.random.default_rng(40)
+  wa = jnp.asarray(rng.normal(size=(D, 3)), jnp.float32)
+  infer_a = lambda x: (x @ wa * 0.1, jnp.full((x.shape[0], 3), -1.0))
+  encode = lambda a, x, y: toy['encode_exact'](x, y)
+  if exact:
+    generate = lambda a, x, y, z: (toy['decode'](y, z), infer_a(x))
+  else:  # p(a|...) differs from q(a|x): a strict bound.
+    generate = lambda a, x, y, z: (toy['decode'](y, z),
+                                   (jnp.zeros_like(a), jnp.zeros_like(a)))
+  classify = lambda a, x: toy['log_p_xy'] + 0.0 * jnp.sum(a)
+  return infer_a, classify, encode, generate
+
+
+def test_auxiliary_bounds_are_exact_when_a_cancels(toy):
+  infer_a, classify, encode, generate = _aux_networks(toy)
+  for k in range(K):
+    got = losses.auxiliary_labeled_loss(
+        jax.random.key(41), toy['x'], _one_hot(k), infer_a, encode,
+        generate, log_prior_y=-math.log(K), num_samples=3)
+    np.testing.assert_allclose(got, -toy['log_p_xy'][:, k], rtol=1e-4)
+  got = losses.auxiliary_unlabeled_loss(
+      jax.random.key(42), toy['x'], infer_a, classify, encode, generate)
+  np.testing.assert_allclose(got, -toy['log_p_x'], rtol=1e-4)
+
+
+def test_auxiliary_bound_is_a_bound_and_warm_up_drops_latents(toy):
+  infer_a, classify, encode, generate = _aux_networks(toy, exact=False)
+  keys = jax.random.split(jax.random.key(43), 200)
+  u = jax.vmap(lambda k: losses.auxiliary_unlabeled_loss(
+      k, toy['x'], infer_a, classify, encode, generate))(keys).mean(0)
+  assert np.all(np.asarray(u) > -toy['log_p_x'])
+  # kl_weight = 0 leaves -log p(x|y,z) - log p(y) only.
+  key = jax.random.key(44)
+  warm = losses.auxiliary_labeled_loss(key, toy['x'], _one_hot(0), infer_a,
+                                       encode, generate, kl_weight=0.0)
+  k_z = jax.random.split(jax.random.split(key, 1)[0])[1]
+  mean, log_var = encode(None, toy['x'], _one_hot(0))
+  z = losses.sample_gaussian(k_z, mean, log_var)
+  log_px = jnp.sum(toy['decode'](_one_hot(0), z).log_prob(toy['x']), -1)
+  np.testing.assert_allclose(warm, -log_px, rtol=1e-5)
+
+
+@pytest.mark.parametrize('estimator', ['enumerate', 'gumbel'])
+def test_auxiliary_gumbel_and_gradients(toy, estimator):
+  infer_a, classify, encode, generate = _aux_networks(toy)
+  got = losses.auxiliary_unlabeled_loss(
+      jax.random.key(45), toy['x'], infer_a, classify, encode, generate,
+      estimator=estimator, temperature=0.5)
+  assert got.shape == (B,) and np.all(np.isfinite(got))
+  with jax.enable_x64(True):
+    params = _toy_params(jnp.float64)
+    x = jnp.asarray(np.random.default_rng(46).random((B, D)) < 0.5,
+                    jnp.float64)
+
+    def objective(p):
+      enc, dec = _toy_networks(p)
+      infer = lambda x_: (jnp.tanh(x_ @ p['ex'])[:, :2], x_[:, :2] * 0.1)
+      cls = lambda a, x_: x_ @ p['cls'] + jnp.sum(a) * 0.1
+      gen = lambda a, x_, y, z: (dec(y, z), (z * 0.5, jnp.zeros_like(z)))
+      return jnp.sum(losses.auxiliary_unlabeled_loss(
+          jax.random.key(47), x, infer, cls, lambda a, x_, y: enc(x_, y),
+          gen, estimator=estimator, temperature=0.7))
+
+    check_grads(objective, (params,), order=1, modes=['rev'], atol=1e-4,
+                rtol=1e-4)

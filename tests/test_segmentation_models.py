@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from m2vae_jax.models import deeplab, mobilenet
+from m2vae_jax.models import deeplab
+from m2vae_jax.models import mobilenet
 
 KEY = jax.random.key(0)
 TINY = dict(width_multiplier=0.25, aspp_channels=16, decoder_channels=16)

@@ -7,8 +7,10 @@ import jax
 import numpy as np
 import pytest
 
-from m2vae_jax import sharding, train
-from tests.conftest import NUM_DEVICES, load_config
+from m2vae_jax import sharding
+from m2vae_jax import train
+from tests.conftest import NUM_DEVICES
+from tests.conftest import load_config
 from tests.test_voc_builder import _make_devkit
 
 

@@ -7,9 +7,12 @@ import jax
 import numpy as np
 import pytest
 
-from m2vae_jax import checkpointing, sharding, train
+from m2vae_jax import checkpointing
+from m2vae_jax import sharding
+from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
-from tests.conftest import NUM_DEVICES, load_config
+from tests.conftest import NUM_DEVICES
+from tests.conftest import load_config
 
 
 @pytest.fixture(name='config')
@@ -179,3 +182,12 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   assert metrics['nonfinite'][0] == 0
   if 'kl_warmup_steps' in overrides:
     assert metrics['kl_weight'][0] == 0.0  # Step 0: no z term yet.
+
+
+@pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm'])
+def test_auxiliary_model_configs_train(config, tmp_path, name):
+  result = train.train_and_evaluate(config(name), str(tmp_path / name))
+  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+  with open(tmp_path / name / 'metrics.jsonl', encoding='utf-8') as f:
+    last = [json.loads(line) for line in f if 'train_loss' in line][-1]
+  assert np.isfinite(last['train_unlabeled_loss'])

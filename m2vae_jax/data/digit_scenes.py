@@ -39,7 +39,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from m2vae_jax.data import mnist, tfds_utils
+from m2vae_jax.data import mnist
+from m2vae_jax.data import tfds_utils
 from m2vae_jax.errors import ConfigError
 
 CLASS_NAMES = ('background',) + tuple(str(d) for d in range(10))

@@ -11,7 +11,8 @@ Pixels stay uint8 here; binarization happens on the accelerator inside the
 train step, where it is fresh every step and costs nothing on the host.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 import concurrent.futures
 import dataclasses
 

@@ -44,7 +44,8 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from m2vae_jax.data import pipeline, tfds_utils
+from m2vae_jax.data import pipeline
+from m2vae_jax.data import tfds_utils
 from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 

@@ -31,7 +31,9 @@ import jax.numpy as jnp
 
 from m2vae_jax.errors import ConfigError
 from m2vae_jax.models import mobilenet
-from m2vae_jax.models.mobilenet import LINEAR_GAIN, ConvNormAct, fan_in_init
+from m2vae_jax.models.mobilenet import LINEAR_GAIN
+from m2vae_jax.models.mobilenet import ConvNormAct
+from m2vae_jax.models.mobilenet import fan_in_init
 
 Array = jax.Array
 

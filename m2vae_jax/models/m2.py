@@ -43,8 +43,9 @@ def _cast_floats(tree, dtype):
 
 @dataclasses.dataclass(frozen=True)
 class Networks:
-  """The three networks of an M2 model bound to parameters, as the plain
-  callables `losses` expects.
+  """A model's networks bound to parameters, as the plain callables that
+  `losses` expects: `networks.classify(x)`, `networks.encode(x, y)`, ...
+  (any method of the model, by name).
 
   With compute_dtype=bfloat16 (mixed precision) the parameters and inputs
   are cast to bfloat16 at use, so matmuls and convolutions run in bfloat16
@@ -52,23 +53,19 @@ class Networks:
   float32; every output is cast back to float32 before it reaches a loss.
   """
 
-  model: M2
+  model: nn.Module
   params: dict
   compute_dtype: jnp.dtype = jnp.float32
 
-  def _apply(self, method, *args):
-    params, args = self.params, args
+  def _apply(self, method: str, *args):
+    params = self.params
     if self.compute_dtype != jnp.float32:
       params = _cast_floats(params, self.compute_dtype)
       args = _cast_floats(args, self.compute_dtype)
     out = self.model.apply(params, *args, method=method)
     return _cast_floats(out, jnp.float32)
 
-  def classify(self, x: jax.Array) -> jax.Array:
-    return self._apply(M2.classify, x)
-
-  def encode(self, x: jax.Array, y: jax.Array):
-    return self._apply(M2.encode, x, y)
-
-  def decode(self, y: jax.Array, z: jax.Array) -> jax.Array:
-    return self._apply(M2.decode, y, z)
+  def __getattr__(self, method: str):
+    if method.startswith('_'):
+      raise AttributeError(method)
+    return lambda *args: self._apply(method, *args)

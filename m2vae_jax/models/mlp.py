@@ -6,7 +6,8 @@ q(z|x,y): Encoder(x, y) -> (mean, log_var) [batch, latent]; the two heads
 p(x|y,z): Decoder(y, z) -> Bernoulli logits [batch, *image_shape]
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -51,43 +52,47 @@ class Trunk(nn.Module):
 
 
 class Classifier(nn.Module):
-  """q(y|x). x: [batch, ...] -> logits [batch, num_classes]."""
+  """q(y|x) (or q(y|a,x)). inputs: [batch, ...] each -> logits
+  [batch, num_classes]."""
 
   hidden: Sequence[int]
   num_classes: int
   activation: str = 'relu'
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, name='trunk')(x)
+  def __call__(self, *inputs: jax.Array) -> jax.Array:
+    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
     return nn.Dense(self.num_classes, name='logits')(h)
 
 
 class Encoder(nn.Module):
-  """q(z|x,y). x: [batch, ...], y: [batch, classes] -> (mean, log_var)."""
+  """A diagonal Gaussian of its inputs: q(z|x,y) = Encoder(x, y), or any
+  other conditional (q(a|x), p(a|x,y,z), ...). -> (mean, log_var), each
+  [batch, latent_dim]; the heads share the trunk."""
 
   hidden: Sequence[int]
   latent_dim: int
   activation: str = 'relu'
 
   @nn.compact
-  def __call__(self, x: jax.Array, y: jax.Array):
-    h = Trunk(self.hidden, self.activation, name='trunk')(x, y)
+  def __call__(self, *inputs: jax.Array):
+    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
     mean = nn.Dense(self.latent_dim, name='mean')(h)
     log_var = nn.Dense(self.latent_dim, name='log_var')(h)
     return mean, log_var
 
 
 class Decoder(nn.Module):
-  """p(x|y,z). y: [batch, classes], z: [batch, latent] -> logits of x."""
+  """p(x|y,z) (or p(x|a,y,z)). inputs: [batch, ...] each -> logits of x
+  [batch, *output_shape]."""
 
   hidden: Sequence[int]
   output_shape: Sequence[int]
   activation: str = 'relu'
 
   @nn.compact
-  def __call__(self, y: jax.Array, z: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, name='trunk')(y, z)
+  def __call__(self, *inputs: jax.Array) -> jax.Array:
+    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
     size = 1
     for d in self.output_shape:
       size *= d

@@ -1,0 +1,32 @@
+"""MNIST ADGM (Maaloe et al. 2016), 100 labels: a only in the inference.
+
+The published set-up: MLPs of 2 x 500 ReLU units, z and a of 100 units,
+Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
+al. trained for thousands of epochs; the step budget here is a config field.
+
+  python -m experiments.train --config=configs/mnist_adgm.py \
+      --workdir=workdirs/mnist_adgm [--config.data.idx_dir=PATH]
+
+Tiny twin for tests: --config=configs/mnist_adgm.py:tiny
+"""
+
+from m2vae_jax import default_config
+
+
+def get_config(variant: str = ''):
+  c = default_config.get_default_config()
+  c.objective = 'm2'
+  c.estimator = 'enumerate'
+  c.model.name = 'adgm'
+  c.model.hidden = (500, 500)
+  c.model.latent_dim = 100
+  c.model.aux_dim = 100
+  c.alpha = 10.0
+  c.kl_warmup_steps = 2000
+  c.num_train_steps = 5900
+  c.data.num_labeled = 100
+  if variant == 'tiny':
+    default_config.shrink_for_tests(c)
+  elif variant:
+    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
+  return c
