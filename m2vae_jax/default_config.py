@@ -69,6 +69,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.model.hidden = (1000, 1000)
   c.model.latent_dim = 300
   c.model.aux_dim = 100            # ADGM / SDGM auxiliary variable a
+  c.model.m1_hidden = (600, 600)   # M1+M2: the M1 VAE's MLPs
+  c.model.m1_latent = 50           # M1+M2: z1, the features M2 learns on
+  c.model.m1_steps = 3000          # M1+M2: steps of M1 before M2 starts
   c.model.activation = 'relu'
   # DeepLabv3+ / MobileNetV2 (segmentation, model.name = 'deeplab').
   c.model.width_multiplier = 1.0
@@ -155,10 +158,13 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
   c.log_every_steps = 2
   c.checkpoint_every_steps = 2
   c.async_checkpointing = False
-  if c.model.name in ('mlp', 'adgm', 'sdgm'):
+  if c.model.name in ('mlp', 'adgm', 'sdgm', 'm1m2'):
     c.model.hidden = (32, 32)
     c.model.latent_dim = 4
     c.model.aux_dim = 4
+    c.model.m1_hidden = (32, 32)
+    c.model.m1_latent = 6
+    c.model.m1_steps = 3
   c.eval_every_steps = 0
   if c.model.name == 'deeplab':
     # One save at the end: orbax spends seconds per save on the ~1,200

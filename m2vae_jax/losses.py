@@ -46,7 +46,7 @@ ESTIMATORS = ('enumerate', 'gumbel', 'straight_through')
 KL_MODES = ('analytic', 'sample')
 ENTROPY_MODES = ('analytic', 'sample')
 BOUNDS = ('elbo', 'iwae')
-LIKELIHOODS = ('bernoulli', 'continuous_bernoulli')
+LIKELIHOODS = ('bernoulli', 'continuous_bernoulli', 'gaussian')
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -217,6 +217,8 @@ def _log_likelihood(x: Array, decoded: Any, likelihood: str) -> Array:
     return sum_per_example(decoded.log_prob(x))
   if likelihood == 'continuous_bernoulli':
     return continuous_bernoulli_log_likelihood(x, decoded)
+  if likelihood == 'gaussian':
+    return gaussian_log_prob(x, *decoded)
   return bernoulli_log_likelihood(x, decoded)
 
 
@@ -442,9 +444,10 @@ def labeled_loss(key: Array, x: ArrayLike, y: ArrayLike, encode: Encoder,
     kl: 'analytic' or 'sample' (bound='elbo').
     bound: 'elbo' or 'iwae'.
     kl_weight: beta in [0, 1], scalar (may be traced).
-    likelihood: what the decoder's logits parameterise when it returns
-      logits: 'bernoulli' (binarized pixels, the paper) or
-      'continuous_bernoulli' (raw intensities in [0, 1]).
+    likelihood: what the decoder's output parameterises when it is not a
+      distrax distribution: 'bernoulli' logits (binarized pixels, the
+      paper), 'continuous_bernoulli' logits (raw intensities in [0, 1]) or
+      'gaussian' (mean, log_var) (continuous x, e.g. M1 features).
 
   Returns:
     [batch].

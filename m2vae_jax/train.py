@@ -36,6 +36,7 @@ from m2vae_jax.data import pipeline
 from m2vae_jax.errors import ConfigError
 from m2vae_jax.errors import UserError
 from m2vae_jax.models import auxiliary
+from m2vae_jax.models import m1m2
 from m2vae_jax.models import m2 as m2_lib
 from m2vae_jax.models import mlp
 from m2vae_jax.models import segmentation
@@ -101,8 +102,16 @@ def _auxiliary(skip: bool):
   return build
 
 
+def _m1m2(cfg: ml_collections.ConfigDict, task: Task) -> nn.Module:
+  return m1m2.M1M2(m1_hidden=tuple(cfg.m1_hidden), m1_latent=cfg.m1_latent,
+                   hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
+                   num_classes=task.num_classes,
+                   image_shape=task.image_shape, activation=cfg.activation)
+
+
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
     'mlp': _mlp_m2,
+    'm1m2': _m1m2,
     'deeplab': _deeplab_m2,
     'adgm': _auxiliary(skip=False),
     'sdgm': _auxiliary(skip=True),
@@ -128,10 +137,28 @@ def create_optimizer(config: ml_collections.ConfigDict, num_train_steps: int
         0.0, lr, max(config.warmup_steps, 1), max(num_train_steps, 1))
   elif config.warmup_steps:
     lr = optax.linear_schedule(0.0, lr, config.warmup_steps)
-  adam = optax.adam(lr, b1=config.adam_b1, b2=config.adam_b2)
+  adam = lambda rate: optax.adam(rate, b1=config.adam_b1, b2=config.adam_b2)
+  if config.model.name == 'm1m2':
+    opt = _phased_adam(adam, lr, config.model.m1_steps)
+  else:
+    opt = adam(lr)
   if config.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
-  return adam
+    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
+  return opt
+
+
+def _phased_adam(adam, lr, m1_steps: int) -> optax.GradientTransformation:
+  """M1+M2: the M1 networks learn only before `m1_steps`, the M2 networks
+  only after (a zero rate also stops Adam's momentum from moving them)."""
+  base = lr if callable(lr) else (lambda step, lr=lr: lr)
+  m1_rate = lambda step: jnp.where(step < m1_steps, base(step), 0.0)
+  m2_rate = lambda step: jnp.where(step < m1_steps, 0.0,
+                                   base(step - m1_steps))
+  labels = lambda params: jax.tree_util.tree_map_with_path(
+      lambda path, _: 'm1' if str(path[1].key).startswith('m1_') else 'm2',
+      params)
+  return optax.multi_transform({'m1': adam(m1_rate), 'm2': adam(m2_rate)},
+                               labels)
 
 
 def _dummy_inputs(task: Task, latent: Any) -> tuple[jax.Array, ...]:
@@ -152,6 +179,8 @@ def init_params(config: ml_collections.ConfigDict, model: nn.Module,
     a = jnp.zeros((1, config.model.aux_dim), jnp.float32)
     z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
     return model.init(key, x, y, z, a)
+  if config.model.name == 'm1m2':
+    return model.init(key, x, y)
   mean, _ = jax.eval_shape(
       lambda: model.init_with_output(key, x, y, method='encode')[0])
   z = jnp.zeros(mean.shape, mean.dtype)
@@ -248,24 +277,29 @@ def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
 def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
                  step: jax.Array, *, model, config, task: Task):
   """J^alpha of eq. (7): mean L + mean U + alpha * mean(-log q(y|x))."""
-  k_xl, k_xu, k_l, k_u = jax.random.split(key, 4)
+  k_xl, k_xu, k_m2 = jax.random.split(key, 3)
   x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
   x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
-  labels = labeled['label']
+  nets = networks(model, params, config)
+  return _m2_terms(nets.classify, nets.encode, nets.decode, x_l,
+                   labeled['label'], x_u, k_m2, step, config, task,
+                   config.likelihood)
+
+
+def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
+              task: Task, likelihood: str):
+  """J^alpha and its metrics for networks given as callables (eq. 7)."""
+  k_l, k_u = jax.random.split(key)
   # Two passes, not one over the concatenation: both batches are split over
   # the devices, and concatenating along that axis would move data between
   # them.
-  nets = networks(model, params, config)
-  logits_l = nets.classify(x_l)
-  logits_u = nets.classify(x_u)
-  encode, decode = nets.encode, nets.decode
-
+  logits_l = classify(x_l)
+  logits_u = classify(x_u)
   valid = _valid_pixels(labels, task.num_classes) if task.segmentation else None
   y_l = losses.one_hot_target(labels, task.num_classes)
   beta = kl_weight(config, step)
   bound = dict(num_samples=config.num_samples, kl=config.kl,
-               bound=config.bound, kl_weight=beta,
-               likelihood=config.likelihood)
+               bound=config.bound, kl_weight=beta, likelihood=likelihood)
   labeled_l = losses.labeled_loss(
       k_l, x_l, y_l, encode, decode,
       log_prior_y=losses.uniform_log_prior(logits_l.shape, config.target,
@@ -287,6 +321,42 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
       'temperature': jnp.stack([tau, 1.0]),
       'kl_weight': jnp.stack([jnp.asarray(beta, jnp.float32), 1.0]),
   }
+
+
+def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
+                   step: jax.Array, *, model, config, task: Task):
+  """M1+M2 (Kingma et al. 2014) in one run: for the first
+  `model.m1_steps` steps the M1 VAE learns q(z1|x) on every image; after
+  that M2 learns on z1 ~ q(z1|x) (M1 frozen), with a Gaussian p(z1|y,z2).
+  """
+  k_xl, k_xu, k_m1, k_z, k_m2 = jax.random.split(key, 5)
+  x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
+  x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
+  nets = networks(model, params, config)
+
+  def m1_phase():
+    x = jnp.concatenate([x_l, x_u])
+    empty = jnp.zeros((x.shape[0], 0), x.dtype)
+    vae = losses.labeled_loss(
+        k_m1, x, empty, lambda x_, _: nets.m1_encode(x_),
+        lambda _, z: nets.m1_decode(z), likelihood=config.likelihood)
+    zero = jnp.zeros((2,), jnp.float32)
+    return jnp.mean(vae), {
+        'm1_loss': _stat(vae), 'labeled_loss': zero, 'unlabeled_loss': zero,
+        'classification_loss': zero, 'accuracy': zero, 'temperature': zero,
+        'kl_weight': zero}
+
+  def m2_phase():
+    k_zl, k_zu = jax.random.split(k_z)
+    features = lambda k, x: jax.lax.stop_gradient(
+        losses.sample_gaussian(k, *nets.m1_encode(x)))
+    loss, metrics = _m2_terms(
+        nets.m2_classify, nets.m2_encode, nets.m2_decode,
+        features(k_zl, x_l), labeled['label'], features(k_zu, x_u), k_m2,
+        step, config, task, 'gaussian')
+    return loss, {'m1_loss': jnp.zeros((2,), jnp.float32), **metrics}
+
+  return jax.lax.cond(step < config.model.m1_steps, m1_phase, m2_phase)
 
 
 def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
@@ -333,6 +403,8 @@ _OBJECTIVE_FNS = {'supervised': supervised_objective, 'm2': m2_objective}
 def _objective_fn(config, model):
   if config.objective == 'm2' and is_auxiliary(model):
     return auxiliary_objective
+  if config.objective == 'm2' and config.model.name == 'm1m2':
+    return m1m2_objective
   return _OBJECTIVE_FNS[config.objective]
 
 
@@ -776,7 +848,7 @@ class Trainer:
     """analogies.png (classification M2) or segmentation.png."""
     from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
     c, data = self.config, self.data.eval
-    if is_auxiliary(self.model):
+    if not isinstance(self.model, m2_lib.M2):
       return  # The figures below read the M2 networks.
     m2 = c.objective == 'm2'
     if self.task.segmentation:

@@ -184,10 +184,32 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
     assert metrics['kl_weight'][0] == 0.0  # Step 0: no z term yet.
 
 
-@pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm'])
-def test_auxiliary_model_configs_train(config, tmp_path, name):
+@pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm', 'mnist_m1m2'])
+def test_other_model_configs_train(config, tmp_path, name):
   result = train.train_and_evaluate(config(name), str(tmp_path / name))
   assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
   with open(tmp_path / name / 'metrics.jsonl', encoding='utf-8') as f:
     last = [json.loads(line) for line in f if 'train_loss' in line][-1]
   assert np.isfinite(last['train_unlabeled_loss'])
+
+
+def test_m1m2_trains_m1_first_then_only_m2(config, tmp_path):
+  trainer = train.Trainer(config('mnist_m1m2'), str(tmp_path / 'm1m2'))
+  m1_steps = trainer.config.model.m1_steps
+  state = trainer.init_state()
+  split = lambda p: ({k: v for k, v in p['params'].items()
+                      if k.startswith('m1_')},
+                     {k: v for k, v in p['params'].items()
+                      if not k.startswith('m1_')})
+  history = [jax.device_get(split(state.params))]
+  for step in range(m1_steps + 2):
+    state, _ = trainer.train_step(
+        state, *trainer._put(*trainer._host_batches(step)))  # pylint: disable=protected-access
+    history.append(jax.device_get(split(state.params)))
+  same = lambda a, b: all(np.array_equal(x, y) for x, y in
+                          zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+  m1, m2 = 0, 1
+  assert not same(history[0][m1], history[m1_steps][m1])  # M1 learned.
+  assert same(history[0][m2], history[m1_steps][m2])      # M2 waited.
+  assert same(history[m1_steps][m1], history[-1][m1])     # M1 frozen.
+  assert not same(history[m1_steps][m2], history[-1][m2])  # M2 learns.

@@ -1,0 +1,33 @@
+"""MNIST M1+M2 (Kingma et al. 2014), 100 labels, in one run.
+
+For `model.m1_steps` steps an M1 VAE (2 x 600 units, z1 of 50) learns on
+all images; then M2 (2 x 500 units, z2 of 50) learns on z1 ~ q(z1|x) with
+M1 frozen, p(z1|y,z2) Gaussian, the classes enumerated.
+
+  python -m experiments.train --config=configs/mnist_m1m2.py \
+      --workdir=workdirs/mnist_m1m2 [--config.data.idx_dir=PATH]
+
+Tiny twin for tests: --config=configs/mnist_m1m2.py:tiny
+"""
+
+from m2vae_jax import default_config
+
+
+def get_config(variant: str = ''):
+  c = default_config.get_default_config()
+  c.objective = 'm2'
+  c.estimator = 'enumerate'
+  c.model.name = 'm1m2'
+  c.model.m1_hidden = (600, 600)
+  c.model.m1_latent = 50
+  c.model.m1_steps = 3000
+  c.model.hidden = (500, 500)
+  c.model.latent_dim = 50
+  c.alpha = 10.0
+  c.num_train_steps = 3000 + 5900
+  c.data.num_labeled = 100
+  if variant == 'tiny':
+    default_config.shrink_for_tests(c)
+  elif variant:
+    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
+  return c
