@@ -15,18 +15,5 @@ from m2vae_jax import default_config
 
 def get_config(variant: str = ''):
   c = default_config.get_default_config()
-  c.objective = 'm2'
-  c.estimator = 'enumerate'
-  c.model.name = 'adgm'
-  c.model.hidden = (500, 500)
-  c.model.latent_dim = 100
-  c.model.aux_dim = 100
-  c.alpha = 10.0
-  c.kl_warmup_steps = 2000
-  c.num_train_steps = 5900
-  c.data.num_labeled = 100
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  default_config.use_auxiliary(c, 'adgm')
+  return default_config.finish(c, variant)

@@ -15,8 +15,4 @@ def get_config(variant: str = ''):
   c.num_train_steps = 5900       # 10 "epochs" of 590 iterations (Section 4).
   c.batch_size = 100
   c.data.num_labeled = 100
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  return default_config.finish(c, variant)

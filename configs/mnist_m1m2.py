@@ -26,8 +26,4 @@ def get_config(variant: str = ''):
   c.alpha = 10.0
   c.num_train_steps = 3000 + 5900
   c.data.num_labeled = 100
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  return default_config.finish(c, variant)

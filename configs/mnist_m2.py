@@ -18,9 +18,5 @@ def get_config(variant: str = ''):
   c.batch_size = 100
   c.unlabeled_batch_size = 100
   c.data.num_labeled = 100       # 10 per class.
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  return default_config.finish(c, variant)
 

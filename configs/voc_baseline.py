@@ -17,8 +17,4 @@ def get_config(variant: str = ''):
   c = default_config.get_default_config()
   default_config.use_voc(c)
   c.objective = 'supervised'
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  return default_config.finish(c, variant)

@@ -24,8 +24,4 @@ def get_config(variant: str = ''):
   c.alpha = 1000.0
   c.unlabeled_batch_size = 8
   c.temperature.rate = 1e-4        # tau reaches 0.5 after ~7,000 steps.
-  if variant == 'tiny':
-    default_config.shrink_for_tests(c)
-  elif variant:
-    raise ValueError(f'unknown variant {variant!r} (known: tiny)')
-  return c
+  return default_config.finish(c, variant)

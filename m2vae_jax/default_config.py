@@ -148,6 +148,46 @@ def use_voc(c: ml_collections.ConfigDict) -> None:
   c.model.latent_channels = 8
 
 
+def use_digit_scenes(c: ml_collections.ConfigDict) -> None:
+  """Digit scenes at 64x64 with 500 labeled scenes and DeepLabv3+ networks
+  small enough to train on a CPU."""
+  use_segmentation(c, 'digit_scenes')
+  c.num_train_steps = 3000
+  c.learning_rate = 1e-3
+  c.model.width_multiplier = 0.35
+  c.model.output_stride = 8
+  c.model.aspp_channels = 64
+  c.model.decoder_channels = 64
+  c.model.latent_channels = 4
+  c.data.image_size = 64
+  c.data.num_labeled = 500
+  c.eval_batch_size = 200
+  c.eval_every_steps = 1000
+  c.log_every_steps = 100
+
+
+def use_auxiliary(c: ml_collections.ConfigDict, name: str) -> None:
+  """ADGM or SDGM on MNIST with Maaloe et al.'s (2016) sizes: MLPs of
+  2 x 500 units, z and a of 100 units, warm-up of the latent terms."""
+  c.objective = 'm2'
+  c.estimator = 'enumerate'
+  c.model.name = name
+  c.model.hidden = (500, 500)
+  c.model.latent_dim = 100
+  c.model.aux_dim = 100
+  c.kl_warmup_steps = 2000
+
+
+def finish(c: ml_collections.ConfigDict, variant: str
+           ) -> ml_collections.ConfigDict:
+  """Applies a config file's variant: '' (as written) or 'tiny'."""
+  if variant == 'tiny':
+    shrink_for_tests(c)
+  elif variant:
+    raise ValueError(f'unknown config variant {variant!r} (known: tiny)')
+  return c
+
+
 def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
   """Makes `c` a tiny twin that trains in seconds on a CPU (for tests)."""
   c.num_train_steps = 6

@@ -310,6 +310,16 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
       target=config.target, temperature=tau, entropy=config.entropy,
       **bound)
   ce = _classification_term(logits_l, labels, config, task)
+  loss, metrics = _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l,
+                           labels, task)
+  metrics['temperature'] = jnp.stack([tau, 1.0])
+  metrics['kl_weight'] = jnp.stack([jnp.asarray(beta, jnp.float32), 1.0])
+  return loss, metrics
+
+
+def _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels,
+             task: Task):
+  """Eq. (7) from per-example terms, and their metrics."""
   loss = (config.labeled_weight * jnp.mean(labeled_l)
           + config.unlabeled_weight * jnp.mean(unlabeled_u)
           + config.alpha * jnp.mean(ce))
@@ -318,8 +328,6 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
       'unlabeled_loss': _stat(unlabeled_u),
       'classification_loss': _stat(ce),
       'accuracy': _accuracy_stat(logits_l, labels, task),
-      'temperature': jnp.stack([tau, 1.0]),
-      'kl_weight': jnp.stack([jnp.asarray(beta, jnp.float32), 1.0]),
   }
 
 
@@ -386,15 +394,7 @@ def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
   logits_l = nets.classify_given_a(
       losses.sample_gaussian(k_a, a_mean, a_log_var), x_l)
   ce = losses.classification_loss(logits_l, labels)
-  loss = (config.labeled_weight * jnp.mean(labeled_l)
-          + config.unlabeled_weight * jnp.mean(unlabeled_u)
-          + config.alpha * jnp.mean(ce))
-  return loss, {
-      'labeled_loss': _stat(labeled_l),
-      'unlabeled_loss': _stat(unlabeled_u),
-      'classification_loss': _stat(ce),
-      'accuracy': _accuracy_stat(logits_l, labels, task),
-  }
+  return _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels, task)
 
 
 _OBJECTIVE_FNS = {'supervised': supervised_objective, 'm2': m2_objective}
