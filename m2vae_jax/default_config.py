@@ -36,7 +36,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   # What the decoder models: 'bernoulli' on binarized pixels (the paper) or
   # 'continuous_bernoulli' on raw intensities (set data.binarize=False).
   c.likelihood = 'bernoulli'
-  c.alpha = 10.0                   # weight of -log q(y|x) on labeled data
+  # Weight of -log q(y|x) on labeled data; for segmentation -log q(y|x) is
+  # summed over the pixels (and classes), like L and U.
+  c.alpha = 10.0
   c.labeled_weight = 1.0           # weight of mean L(x, y) over the batch
   c.unlabeled_weight = 1.0         # weight of mean U(x) over the batch
   # Relaxation temperature tau = max(minimum, initial * exp(-rate * step))

@@ -242,16 +242,6 @@ def _valid_pixels(labels: jax.Array, num_classes: int) -> jax.Array:
   return ((labels >= 0) & (labels < num_classes)).astype(jnp.float32)
 
 
-def _classification_term(logits, labels, config, task):
-  """-log q(y|x) per example; for segmentation averaged over the valid
-  pixels of each image, so alpha means the same at any image size."""
-  ce = losses.classification_loss(logits, labels, config.target)
-  if task.segmentation:
-    valid = _valid_pixels(labels, task.num_classes)
-    ce = ce / jnp.maximum(losses.sum_per_example(valid), 1.0)
-  return ce
-
-
 def _accuracy_stat(logits, labels, task) -> jax.Array:
   pred = jnp.argmax(logits, -1)
   if task.segmentation:
@@ -268,7 +258,7 @@ def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
   del unlabeled, step
   x = prepare_inputs(key, labeled['image'], config.data.binarize)
   logits = networks(model, params, config).classify(x)
-  ce = _classification_term(logits, labeled['label'], config, task)
+  ce = losses.classification_loss(logits, labeled['label'], config.target)
   return jnp.mean(ce), {'classification_loss': _stat(ce),
                         'accuracy': _accuracy_stat(
                             logits, labeled['label'], task)}
@@ -309,7 +299,10 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
       k_u, x_u, logits_u, encode, decode, estimator=config.estimator,
       target=config.target, temperature=tau, entropy=config.entropy,
       **bound)
-  ce = _classification_term(logits_l, labels, config, task)
+  # Summed over the pixels of an image, the scale of L and U: a per-pixel
+  # mean would leave the classifier to U's entropy term (a sum over pixels),
+  # which pulled every probability to 1/2 at alpha = 1000.
+  ce = losses.classification_loss(logits_l, labels, config.target)
   loss, metrics = _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l,
                            labels, task)
   metrics['temperature'] = jnp.stack([tau, 1.0])
