@@ -83,6 +83,7 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.model.decoder_channels = 256
   c.model.norm = 'none'            # 'none' (the paper) | 'group' | 'layer'
   c.model.latent_channels = 8      # channels of z per pixel
+  c.model.latent_stride = 1        # z on a grid this much coarser (1: paper)
 
   # --- Data ----------------------------------------------------------------
   c.data = ml_collections.ConfigDict()

@@ -89,7 +89,8 @@ def _deeplab_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
       norm=cfg.norm)
   return m2_lib.M2(
       classifier=segmentation.Classifier(settings, task.num_classes),
-      encoder=segmentation.Encoder(settings, cfg.latent_channels),
+      encoder=segmentation.Encoder(settings, cfg.latent_channels,
+                                   cfg.latent_stride),
       decoder=segmentation.Decoder(settings, task.image_shape[-1]))
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from m2vae_jax.models import deeplab
 from m2vae_jax.models import mobilenet
+from m2vae_jax.models import segmentation
 
 KEY = jax.random.key(0)
 TINY = dict(width_multiplier=0.25, aspp_channels=16, decoder_channels=16)
@@ -215,3 +216,20 @@ def test_activation_scale_at_init(initialized):
   assert 0.5 < min(stds) and max(stds) < 2.0, stds
   # The head's ReLUs and narrow channels make this vary more between seeds.
   assert 0.05 < float(jnp.std(mean)) < 2.0
+
+
+def test_m2_networks_with_a_coarse_latent():
+  """latent_stride > 1: z on a coarse grid, the decoder back at full size."""
+  settings = segmentation.DeepLabSettings(
+      width_multiplier=0.25, output_stride=8, aspp_channels=16,
+      decoder_channels=16)
+  encoder = segmentation.Encoder(settings, 3, latent_stride=8)
+  decoder = segmentation.Decoder(settings, 3)
+  x, y = jnp.zeros((2, 64, 40, 3)), jnp.zeros((2, 64, 40, 11))
+  key = jax.random.key(0)
+  mean, log_var = jax.eval_shape(
+      lambda: encoder.init_with_output(key, x, y)[0])
+  assert mean.shape == log_var.shape == (2, 8, 5, 3)
+  out = jax.eval_shape(lambda: decoder.init_with_output(
+      key, y, jnp.zeros(mean.shape))[0])
+  assert out.shape == (2, 64, 40, 3)

@@ -4,6 +4,8 @@ q(y|x)   = DL(x)                -> per-pixel class logits [b, h, w, classes]
 q(z|x,y) = DL(concat(y, x))     -> per-pixel (mean, log_var) [b, h, w, zc],
                                    two heads on one shared trunk (Section 4)
 p(x|y,z) = DL(concat(y, z))     -> per-pixel Bernoulli logits [b, h, w, c]
+
+z may also be coarser than the pixels (`latent_stride`), an extension.
 """
 
 import dataclasses
@@ -47,15 +49,27 @@ class Classifier(nn.Module):
 
 class Encoder(nn.Module):
   """q(z|x,y). x: [b, h, w, c], y: [b, h, w, classes] -> (mean, log_var),
-  each [b, h, w, latent_channels]."""
+  each [b, h/s, w/s, latent_channels] with s = latent_stride.
+
+  latent_stride = 1 is the paper's z per pixel. A coarser z (s > 1, the
+  per-pixel outputs averaged over s x s cells) cannot copy the image pixel
+  by pixel, so the decoder must take the fine shapes from y: that is what
+  makes the unlabeled bound informative about the masks.
+  """
 
   settings: DeepLabSettings
   latent_channels: int
+  latent_stride: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array, y: jax.Array):
     net = self.settings.build((self.latent_channels,) * 2, 'deeplab')
-    return net(jnp.concatenate([y, x.astype(y.dtype)], axis=-1))
+    mean, log_var = net(jnp.concatenate([y, x.astype(y.dtype)], axis=-1))
+    if self.latent_stride > 1:
+      s = (self.latent_stride,) * 2
+      mean = nn.avg_pool(mean, s, strides=s, padding='SAME')
+      log_var = nn.avg_pool(log_var, s, strides=s, padding='SAME')
+    return mean, log_var
 
 
 class Decoder(nn.Module):
@@ -67,5 +81,8 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, y: jax.Array, z: jax.Array) -> jax.Array:
+    if z.shape[1:3] != y.shape[1:3]:  # A coarse z (latent_stride > 1).
+      z = jax.image.resize(z, (*z.shape[:1], *y.shape[1:3], z.shape[-1]),
+                           method='nearest')
     net = self.settings.build(self.channels, 'deeplab')
-    return net(jnp.concatenate([y, z], axis=-1))
+    return net(jnp.concatenate([y, z.astype(y.dtype)], axis=-1))
