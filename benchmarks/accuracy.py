@@ -41,6 +41,32 @@ SUITES = {
         Run('baseline', 'configs/digit_scenes_baseline.py'),
         Run('m2', 'configs/digit_scenes_m2.py'),
     ),
+    # Issue 4's ablation: which switch buys what (MNIST, 100 labels).
+    'ablation_mnist': (
+        Run('M2 enumerate', 'configs/mnist_m2.py'),
+        Run('M2 gumbel', 'configs/mnist_m2.py', ('estimator=gumbel',)),
+        Run('M2 straight-through', 'configs/mnist_m2.py',
+            ('estimator=straight_through',)),
+        Run('M2 + warm-up', 'configs/mnist_m2.py', ('kl_warmup_steps=2000',)),
+        Run('M2 + IWAE K=5', 'configs/mnist_m2.py',
+            ('bound=iwae', 'num_samples=5')),
+        Run('M1+M2', 'configs/mnist_m1m2.py'),
+        Run('ADGM', 'configs/mnist_adgm.py'),
+        Run('SDGM', 'configs/mnist_sdgm.py'),
+    ),
+    # ... and on digit scenes (mIoU).
+    'ablation_scenes': (
+        Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),
+        Run('M2 categorical target', 'configs/digit_scenes_m2.py',
+            ('target=categorical',)),
+        Run('M2 raw intensities', 'configs/digit_scenes_m2.py',
+            ('data.binarize=False', 'likelihood=continuous_bernoulli')),
+        Run('M2 + group norm', 'configs/digit_scenes_m2.py',
+            ('model.norm=group',)),
+        Run('baseline', 'configs/digit_scenes_baseline.py'),
+        Run('baseline + group norm', 'configs/digit_scenes_baseline.py',
+            ('model.norm=group',)),
+    ),
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'mnist', list(SUITES), 'Which runs.')
