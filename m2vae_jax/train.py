@@ -119,13 +119,15 @@ MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
 }
 
 
-def is_auxiliary(model: nn.Module) -> bool:
-  return getattr(model, 'auxiliary', False)
 OBJECTIVES = ('supervised', 'm2')
 
 
+def is_auxiliary(model: nn.Module) -> bool:
+  return getattr(model, 'auxiliary', False)
+
+
 def create_model(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
-  """The M2 module named by `config.model.name`."""
+  """The model named by `config.model.name` (see MODELS)."""
   return MODELS[config.model.name](config.model, task)
 
 
@@ -162,18 +164,19 @@ def _phased_adam(adam, lr, m1_steps: int) -> optax.GradientTransformation:
                                labels)
 
 
-def _dummy_inputs(task: Task, latent: Any) -> tuple[jax.Array, ...]:
+def _dummy_inputs(task: Task) -> tuple[jax.Array, jax.Array]:
+  """A one-example x and y, to create parameters."""
   x = jnp.zeros((1, *task.image_shape), jnp.float32)
   y_shape = ((1, *task.image_shape[:2], task.num_classes) if task.segmentation
              else (1, task.num_classes))
-  return x, jnp.zeros(y_shape, jnp.float32), latent
+  return x, jnp.zeros(y_shape, jnp.float32)
 
 
 def init_params(config: ml_collections.ConfigDict, model: nn.Module,
                 task: Task, key: jax.Array):
   """Parameters of the networks the objective uses (classifier only for
   the supervised baseline)."""
-  x, y, _ = _dummy_inputs(task, None)
+  x, y = _dummy_inputs(task)
   if config.objective == 'supervised':
     return model.init(key, x, method='classify')
   if is_auxiliary(model):
