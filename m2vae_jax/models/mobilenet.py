@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 
 from m2vae_jax.errors import ConfigError
+from m2vae_jax.models import depthwise
 
 Array = jax.Array
 
@@ -159,6 +160,8 @@ class ConvNormAct(nn.Module):
       feature_group_count=channels if self.depthwise else 1,
       use_bias=self.norm == 'none',
       kernel_init=fan_in_init(self.gain),
+      # Same math; on a CPU the shifted form is ~50x faster than XLA's.
+      conv_general_dilated=depthwise.conv_general_dilated,
     )(x)
     x = Norm(self.norm)(x)
     if self.activation is not None:
