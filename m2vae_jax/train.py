@@ -73,7 +73,8 @@ class Task:
 # ----------------------------------------------------------------------------
 
 
-def _mlp_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+def _mlp_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+  cfg = config.model
   hidden, act = tuple(cfg.hidden), cfg.activation
   return m2_lib.M2(
       classifier=mlp.Classifier(hidden, task.num_classes, act),
@@ -81,21 +82,25 @@ def _mlp_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
       decoder=mlp.Decoder(hidden, task.image_shape, act))
 
 
-def _deeplab_m2(cfg: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
+  cfg = config.model
   settings = segmentation.DeepLabSettings(
       width_multiplier=cfg.width_multiplier, output_stride=cfg.output_stride,
       atrous_rates=tuple(cfg.atrous_rates) or None,
       aspp_channels=cfg.aspp_channels, decoder_channels=cfg.decoder_channels,
       norm=cfg.norm)
   return m2_lib.M2(
-      classifier=segmentation.Classifier(settings, task.num_classes),
+      classifier=segmentation.Classifier(
+          settings, task.num_classes,
+          independent_classes=config.target == 'bernoulli'),
       encoder=segmentation.Encoder(settings, cfg.latent_channels,
                                    cfg.latent_stride),
       decoder=segmentation.Decoder(settings, task.image_shape[-1]))
 
 
 def _auxiliary(skip: bool):
-  def build(cfg: ml_collections.ConfigDict, task: Task):
+  def build(config: ml_collections.ConfigDict, task: Task):
+    cfg = config.model
     return auxiliary.AuxiliaryModel(
         hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
         aux_dim=cfg.aux_dim, num_classes=task.num_classes,
@@ -103,7 +108,8 @@ def _auxiliary(skip: bool):
   return build
 
 
-def _m1m2(cfg: ml_collections.ConfigDict, task: Task) -> nn.Module:
+def _m1m2(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
+  cfg = config.model
   return m1m2.M1M2(m1_hidden=tuple(cfg.m1_hidden), m1_latent=cfg.m1_latent,
                    hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
                    num_classes=task.num_classes,
@@ -128,7 +134,7 @@ def is_auxiliary(model: nn.Module) -> bool:
 
 def create_model(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
   """The model named by `config.model.name` (see MODELS)."""
-  return MODELS[config.model.name](config.model, task)
+  return MODELS[config.model.name](config, task)
 
 
 def create_optimizer(config: ml_collections.ConfigDict, num_train_steps: int

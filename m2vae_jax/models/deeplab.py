@@ -198,6 +198,7 @@ class DeepLabV3Plus(nn.Module):
       projection gets 48/256 of them (48 at 256), rounded to a multiple of 8.
     norm: 'none' (the paper), 'group' or 'layer', in backbone, ASPP and
       decoder alike (not in the output heads).
+    head_bias: initial bias of the output heads (e.g. a prior's logit).
   """
 
   num_outputs: int | tuple[int, ...]
@@ -207,6 +208,7 @@ class DeepLabV3Plus(nn.Module):
   aspp_channels: int = 256
   decoder_channels: int = 256
   norm: str = 'none'
+  head_bias: float = 0.0
 
   @nn.compact
   def __call__(self, x: Array) -> Array | tuple[Array, ...]:
@@ -253,7 +255,11 @@ class DeepLabV3Plus(nn.Module):
     outputs = tuple(
       resize_to(
         nn.Conv(
-          n, (1, 1), kernel_init=fan_in_init(HEAD_GAIN), name=f'head_{i}'
+          n,
+          (1, 1),
+          kernel_init=fan_in_init(HEAD_GAIN),
+          bias_init=nn.initializers.constant(self.head_bias),
+          name=f'head_{i}',
         )(h),
         height,
         width,

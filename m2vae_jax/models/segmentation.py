@@ -9,6 +9,7 @@ z may also be coarser than the pixels (`latent_stride`), an extension.
 """
 
 import dataclasses
+import math
 
 import flax.linen as nn
 import jax
@@ -28,23 +29,34 @@ class DeepLabSettings:
   decoder_channels: int = 256
   norm: str = 'none'
 
-  def build(self, num_outputs, name: str) -> deeplab.DeepLabV3Plus:
+  def build(self, num_outputs, name: str,
+            head_bias: float = 0.0) -> deeplab.DeepLabV3Plus:
     return deeplab.DeepLabV3Plus(
         num_outputs=num_outputs, width_multiplier=self.width_multiplier,
         output_stride=self.output_stride, atrous_rates=self.atrous_rates,
         aspp_channels=self.aspp_channels,
-        decoder_channels=self.decoder_channels, norm=self.norm, name=name)
+        decoder_channels=self.decoder_channels, norm=self.norm,
+        head_bias=head_bias, name=name)
 
 
 class Classifier(nn.Module):
-  """q(y|x). x: [b, h, w, c] -> logits [b, h, w, num_classes]."""
+  """q(y|x). x: [b, h, w, c] -> logits [b, h, w, num_classes].
+
+  With independent sigmoids (the Bernoulli target) the class logits start
+  at log(1 / (K - 1)), i.e. probability 1/K each: at 0 every pixel would
+  start with K/2 classes "on", and the network spends its first thousand
+  steps pulling them down.
+  """
 
   settings: DeepLabSettings
   num_classes: int
+  independent_classes: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return self.settings.build(self.num_classes, 'deeplab')(x)
+    bias = (-math.log(self.num_classes - 1) if self.independent_classes
+            else 0.0)
+    return self.settings.build(self.num_classes, 'deeplab', bias)(x)
 
 
 class Encoder(nn.Module):
