@@ -86,3 +86,24 @@ def load_config(name: str, variant: str = 'tiny', **overrides):
       node = node[p]
     node[leaf] = value
   return config
+
+
+def assert_same_step(one, other, rtol=1e-4):
+  """Asserts two train steps computed the same gradients and metrics.
+
+  `one` and `other` are `(state, metrics)` pulled to the host. The gradient
+  is compared through Adam's first moment (linear in it), not through the
+  parameters: Adam's first update is about lr * g / (|g| + eps), so for a
+  gradient near zero a difference in summation order (which the device count
+  changes) flips the update by up to lr. That is rounding, not a bug. For
+  the same reason, near-zero entries are compared relative to the largest
+  entry of their array.
+  """
+  import optax  # pylint: disable=g-import-not-at-top
+  pairs = [(optax.tree_utils.tree_get(s.opt_state, 'mu'), m)
+           for s, m in (one, other)]
+  leaves = [jax.tree.leaves(p) for p in pairs]
+  assert len(leaves[0]) == len(leaves[1]) > 0
+  for a, b in zip(*leaves):
+    atol = rtol * float(np.max(np.abs(a), initial=0.0))
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
