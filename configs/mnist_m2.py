@@ -1,7 +1,12 @@
-"""MNIST M2-VAE (the paper, Section 4): 100 labels, alpha = 10, enumeration.
+"""MNIST M2-VAE (Section 4 of the paper): 100 labels, enumeration over y.
+
+The default is the paper's set-up with one change found by tuning on
+mnist-dev's validation split: alpha = 100 instead of the paper's 10 (see the
+README, "MNIST results"). The paper's exact settings are the `paper` variant.
 
   python -m experiments.train --config=configs/mnist_m2.py \
       --workdir=workdirs/mnist_m2 [--config.data.idx_dir=PATH]
+  python -m experiments.train --config=configs/mnist_m2.py:paper ...
 
 Tiny twin for tests: --config=configs/mnist_m2.py:tiny
 """
@@ -13,10 +18,13 @@ def get_config(variant: str = ''):
   c = default_config.get_default_config()
   c.objective = 'm2'
   c.estimator = 'enumerate'
-  c.alpha = 10.0
+  # 10 in the paper; 100 gained 2 points on the validation split at the
+  # paper's budget. Kingma et al.'s code uses 0.1 N / N_labeled = 60 here.
+  c.alpha = 100.0
+  if 'paper' in default_config.variants(variant):
+    c.alpha = 10.0
   c.num_train_steps = 5900       # 10 epochs of 590 iterations (Section 4).
   c.batch_size = 100
   c.unlabeled_batch_size = 100
   c.data.num_labeled = 100       # 10 per class.
-  return default_config.finish(c, variant)
-
+  return default_config.finish(c, variant, handled=('paper',))

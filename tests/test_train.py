@@ -49,7 +49,7 @@ def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
   assert os.listdir(os.path.join(workdir, 'tb'))
   assert os.path.getsize(os.path.join(workdir, 'analogies.png')) > 1000
   with open(os.path.join(workdir, 'config.json'), encoding='utf-8') as f:
-    assert json.load(f)['alpha'] == 10.0
+    assert json.load(f)['alpha'] == 100.0
 
 
 def test_baseline_trains_only_the_classifier(config, tmp_path):
@@ -84,7 +84,7 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(config, tmp_path):
 def test_resume_refuses_a_different_experiment(config, tmp_path):
   workdir = str(tmp_path / 'w')
   train.train_and_evaluate(config(num_train_steps=2), workdir)
-  with pytest.raises(ConfigError, match='alpha: 10.0 -> 3.0'):
+  with pytest.raises(ConfigError, match='alpha: 100.0 -> 3.0'):
     train.train_and_evaluate(config(alpha=3.0), workdir)
 
 
