@@ -1,5 +1,6 @@
 """The MNIST/IDX data path and the batch streams."""
 
+import concurrent.futures
 import os
 
 import numpy as np
@@ -31,6 +32,19 @@ def test_idx_builder_reads_the_folder_through_tfds(idx_dir, tfds_dir):
   np.testing.assert_array_equal(again['label'], train['label'])
 
 
+def test_two_loaders_preparing_the_same_data_at_once_both_succeed(
+    idx_dir, tmp_path):
+  """Without the lock, the slower one fails to rename TFDS's temporary
+  folder onto the one the faster one just wrote (FileExistsError)."""
+  data_dir = str(tmp_path / 'tfds')
+  load = lambda _: mnist.load_split('train', idx_dir=idx_dir,
+                                    data_dir=data_dir)['label']
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    first, second = pool.map(load, range(2))
+  np.testing.assert_array_equal(first, second)
+  assert len(first) == 200
+
+
 def test_tfds_mnist_is_used_without_idx_dir(monkeypatch):
   """Without data.idx_dir the registered TFDS `mnist` builder is asked for
   (on a machine with internet it downloads); here its data are mocked."""
@@ -45,7 +59,7 @@ def test_tfds_mnist_is_used_without_idx_dir(monkeypatch):
   monkeypatch.setattr(tfds, 'builder', spy)
   with tfds.testing.mock_data(num_examples=12):
     out = mnist.load_split('train')
-  assert asked == ['mnist']
+  assert set(asked) == {'mnist'}
   assert out['image'].shape == (12, 28, 28, 1)
   assert out['label'].dtype == np.int32
 

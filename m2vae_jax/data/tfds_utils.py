@@ -1,8 +1,13 @@
-"""Shared TFDS plumbing: importing TensorFlow safely, reading whole splits."""
+"""Shared TFDS plumbing: importing TensorFlow safely, preparing data once
+per machine, reading whole splits."""
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import os
+import tempfile
+from typing import Callable
 
 import numpy as np
 
@@ -23,6 +28,40 @@ def import_tfds():
   tf.config.set_visible_devices([], 'TPU')
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   return tfds
+
+
+@contextlib.contextmanager
+def _machine_lock(key: str):
+  """Holds an exclusive file lock named by `key` on this machine."""
+  digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+  path = os.path.join(tempfile.gettempdir(), f'm2vae_jax-tfds-{digest}.lock')
+  with open(path, 'a', encoding='utf-8') as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def prepared(make_builder: Callable[[], object]):
+  """Makes a builder and prepares its data, one process at a time.
+
+  Two processes preparing the same data set at once (two runs started
+  together, or the processes of a multi-host job on one machine) would race
+  to rename TFDS's temporary folder and one would fail. Under a lock the
+  second one waits, then finds the data ready; the builder is made again
+  inside the lock so that it reads what the first one wrote.
+
+  Args:
+    make_builder: returns a `tfds.core.DatasetBuilder`.
+
+  Returns:
+    The prepared builder.
+  """
+  with _machine_lock(str(make_builder().data_path)):
+    builder = make_builder()
+    builder.download_and_prepare()
+  return builder
 
 
 def split_to_numpy(builder, split: str) -> dict[str, np.ndarray]:
