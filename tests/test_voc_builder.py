@@ -1,5 +1,6 @@
 """Tests of the VOC 2012 segmentation builder on a tiny fabricated VOCdevkit."""
 
+import concurrent.futures
 import pickle
 import tarfile
 import tempfile
@@ -205,6 +206,18 @@ def test_palette():
   np.testing.assert_array_equal(cmap[255], [224, 224, 192])
   assert len(voc.CLASS_NAMES) == 21 and voc.CLASS_NAMES[15] == 'person'
   assert len({tuple(c) for c in cmap}) == 256
+
+
+def test_two_processes_preparing_at_once_both_get_the_data(devkit_folder,
+                                                           tmp_path):
+  """Preparation runs under the per-machine lock: the second waits, then
+  gets a builder that has read what the first wrote."""
+  make = lambda _: voc.prepare(voc.voc_builder(str(tmp_path),
+                                               str(devkit_folder)))
+  with concurrent.futures.ThreadPoolExecutor(2) as pool:
+    builders = list(pool.map(make, range(2)))
+  for builder in builders:
+    _check_source(builder)
 
 
 def test_tfrecord_variant_is_kept_on_reload(devkit_folder, tmp_path):

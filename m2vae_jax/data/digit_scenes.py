@@ -349,7 +349,7 @@ def load_split(split: str, *, image_size: int = 64, num_train: int = 20_000,
   if split not in SPLITS:
     raise ConfigError(f'digit_scenes has splits {sorted(SPLITS)}, not '
                       f'{split!r}')
-  builder = tfds_utils.prepared(lambda: digit_scenes_builder(
+  builder = tfds_utils.prepared(digit_scenes_builder(
       image_size=image_size, num_train=num_train, num_eval=num_eval,
       max_digits=max_digits, seed=seed, idx_dir=idx_dir, data_dir=data_dir))
   arrays = tfds_utils.split_to_numpy(builder, split)

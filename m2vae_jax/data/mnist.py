@@ -170,10 +170,9 @@ def load_split(split: str, *, idx_dir: str | None = None,
     {'image': uint8 [n, 28, 28, 1], 'label': int32 [n]}.
   """
   if idx_dir:
-    builder = tfds_utils.prepared(lambda: idx_builder(idx_dir, data_dir))
+    builder = tfds_utils.prepared(idx_builder(idx_dir, data_dir))
   else:
-    builder = tfds_utils.prepared(
-        lambda: tfds.builder('mnist', data_dir=data_dir))
+    builder = tfds_utils.prepared(tfds.builder('mnist', data_dir=data_dir))
   arrays = tfds_utils.split_to_numpy(builder, split)
   return {'image': arrays['image'].astype(np.uint8),
           'label': arrays['label'].astype(np.int32)}

@@ -6,9 +6,8 @@ import fcntl
 import functools
 import hashlib
 import os
+import pickle
 import tempfile
-from typing import Callable
-
 import numpy as np
 
 
@@ -43,23 +42,28 @@ def _machine_lock(key: str):
       fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def prepared(make_builder: Callable[[], object]):
-  """Makes a builder and prepares its data, one process at a time.
+def prepared(builder):
+  """Prepares a builder's data once per machine, one process at a time.
 
   Two processes preparing the same data set at once (two runs started
   together, or the processes of a multi-host job on one machine) would race
-  to rename TFDS's temporary folder and one would fail. Under a lock the
-  second one waits, then finds the data ready; the builder is made again
-  inside the lock so that it reads what the first one wrote.
+  to rename TFDS's temporary folder and one would fail. Under a lock named
+  by the data's path the second one waits, then finds the data ready.
 
   Args:
-    make_builder: returns a `tfds.core.DatasetBuilder`.
+    builder: a `tfds.core.DatasetBuilder`.
 
   Returns:
-    The prepared builder.
+    A builder whose data are prepared: `builder` itself, or a copy of it
+    when another process prepared the data while this one waited (a builder
+    made before the data existed has not read their metadata; TFDS makes
+    builders anew when unpickling, so the copy reads them).
   """
-  with _machine_lock(str(make_builder().data_path)):
-    builder = make_builder()
+  if builder.is_prepared():
+    return builder
+  with _machine_lock(str(builder.data_path)):
+    if builder.is_prepared():
+      return pickle.loads(pickle.dumps(builder))
     builder.download_and_prepare()
   return builder
 

@@ -302,20 +302,21 @@ def voc_builder(data_dir: str | None,
 
 
 def prepare(builder: Voc2012Segmentation) -> Voc2012Segmentation:
-  """Prepares the builder's data once; later calls reuse them.
+  """Prepares the builder's data once per machine; later calls reuse them.
 
   Args:
     builder: from `voc_builder`.
 
   Returns:
-    The same builder, ready for `as_data_source` (`as_dataset` too if it was
-    prepared as tfrecord).
+    The builder (or, if another process prepared the data meanwhile, a copy
+    that has read them), ready for `as_data_source` (`as_dataset` too if it
+    was prepared as tfrecord).
 
   Raises:
     DataError: if `manual_dir` lacks the data, or the download fails.
   """
   try:
-    builder.download_and_prepare()
+    return tfds_utils.prepared(builder)
   except (OSError, tfds.download.DownloadError,
           tfds.download.download_manager.NonMatchingChecksumError) as e:
     if builder.manual_dir is not None:
@@ -324,7 +325,6 @@ def prepare(builder: Voc2012Segmentation) -> Voc2012Segmentation:
     raise DataError(f'downloading {URL} failed ({type(e).__name__}: '
                     f'{first_line}); download it yourself and set '
                     'data.manual_dir to its folder') from e
-  return builder
 
 
 # --- Whole splits in memory, resized -----------------------------------------
