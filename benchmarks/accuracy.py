@@ -75,8 +75,7 @@ SUITES = {
             ('num_train_steps=30000', 'eval_every_steps=3000')),
     ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
-    'ablation_scenes': _with(
-        (),
+    'ablation_scenes': (
         Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),
         Run('M2 categorical target', 'configs/digit_scenes_m2.py',
             ('target=categorical',)),

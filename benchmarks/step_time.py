@@ -116,7 +116,7 @@ def main(argv):
   del argv
   config = flags.FLAGS.config
   mlp = config.model.name == 'mlp'  # the floor is that of M2's MLPs
-  classifier = config.data.name == 'mnist'
+  classifier = not _task(config).segmentation
   examples = config.batch_size + (config.unlabeled_batch_size
                                   if config.objective == 'm2' else 0)
   device = jax.devices()[0]

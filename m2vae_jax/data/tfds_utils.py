@@ -8,6 +8,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+
 import numpy as np
 
 
