@@ -229,6 +229,12 @@ def prepare_inputs(key: jax.Array, images: jax.Array,
   return jax.random.bernoulli(key, p).astype(jnp.float32)
 
 
+def _relaxed(config: ml_collections.ConfigDict) -> bool:
+  """Whether y is drawn relaxed, so that the temperature plays a part
+  (an enumerated sum has none: it is not logged then)."""
+  return config.estimator != 'enumerate'
+
+
 def temperature(config: ml_collections.ConfigDict, step: jax.Array):
   """tau = max(minimum, initial * exp(-rate * step)) (Jang et al. 2016)."""
   t = config.temperature
@@ -315,7 +321,8 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
   ce = losses.classification_loss(logits_l, labels, config.target)
   loss, metrics = _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l,
                            labels, task)
-  metrics['temperature'] = jnp.stack([tau, 1.0])
+  if _relaxed(config):
+    metrics['temperature'] = jnp.stack([tau, 1.0])
   metrics['kl_weight'] = jnp.stack([jnp.asarray(beta, jnp.float32), 1.0])
   return loss, metrics
 
@@ -352,10 +359,12 @@ def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
         k_m1, x, empty, lambda x_, _: nets.m1_encode(x_),
         lambda _, z: nets.m1_decode(z), likelihood=config.likelihood)
     zero = jnp.zeros((2,), jnp.float32)
-    return jnp.mean(vae), {
-        'm1_loss': _stat(vae), 'labeled_loss': zero, 'unlabeled_loss': zero,
-        'classification_loss': zero, 'accuracy': zero, 'temperature': zero,
-        'kl_weight': zero}
+    # The same metrics as m2_phase (lax.cond needs one structure).
+    names = ('labeled_loss', 'unlabeled_loss', 'classification_loss',
+             'accuracy', 'kl_weight') + (('temperature',)
+                                         if _relaxed(config) else ())
+    return jnp.mean(vae), {'m1_loss': _stat(vae),
+                           **{name: zero for name in names}}
 
   def m2_phase():
     k_zl, k_zu = jax.random.split(k_z)
