@@ -9,7 +9,6 @@ At the end the workdir holds eval.json, metrics.jsonl, tb/ (TensorBoard),
 checkpoints/, config.json and figures.
 """
 
-import logging as std_logging
 import sys
 
 from absl import app
@@ -19,7 +18,6 @@ import jax
 from ml_collections import config_flags
 
 from m2vae_jax import train
-from m2vae_jax.errors import UserError
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Folder for checkpoints, metrics, figures and eval.json.')
@@ -42,20 +40,9 @@ _PROCESS_ID = flags.DEFINE_integer(
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-class _QuietLibraries(std_logging.Filter):
-  """Keeps the progress lines readable: libraries' INFO chatter (orbax logs
-  a dozen lines per checkpoint) is dropped, their warnings are kept."""
-
-  def filter(self, record):
-    return (record.levelno >= std_logging.WARNING
-            or not any(f'/{lib}/' in record.pathname
-                       for lib in ('orbax', 'tensorflow_datasets', 'jax')))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  logging.get_absl_handler().addFilter(_QuietLibraries())
   if _DISTRIBUTED.value or _COORDINATOR.value:
     # CPU devices of different processes talk through gloo; accelerators
     # use their own collectives and ignore this.
@@ -65,13 +52,7 @@ def main(argv):
                                process_id=_PROCESS_ID.value)
   logging.info('JAX %s, process %d of %d, devices: %s', jax.__version__,
                jax.process_index(), jax.process_count(), jax.devices())
-  try:
-    result = train.train_and_evaluate(flags.FLAGS.config, _WORKDIR.value)
-  except UserError as e:
-    # A problem the user can fix: one line, no traceback.
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(2)
-  logging.info('Done: %s', result)
+  train.run_from_command_line(flags.FLAGS.config, _WORKDIR.value)
 
 
 if __name__ == '__main__':

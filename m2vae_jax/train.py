@@ -10,9 +10,11 @@ from collections.abc import Callable
 import dataclasses
 import functools
 import json
+import logging as std_logging
 import math
 import os
 import signal
+import sys
 import time
 from typing import Any
 
@@ -893,3 +895,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     The eval results, or {'preempted': True, 'step': n} after SIGTERM.
   """
   return Trainer(config, workdir).run()
+
+
+class QuietLibraries(std_logging.Filter):
+  """Keeps the progress lines readable: libraries' INFO chatter (orbax logs
+  a dozen lines per checkpoint) is dropped, their warnings are kept."""
+
+  def filter(self, record):
+    return (record.levelno >= std_logging.WARNING
+            or not any(f'/{lib}/' in record.pathname
+                       for lib in ('orbax', 'tensorflow_datasets', 'jax')))
+
+
+def run_from_command_line(config: ml_collections.ConfigDict,
+                          workdir: str) -> None:
+  """`train_and_evaluate` as a command runs it: readable logs, and a
+  problem the user can fix reported in one line (exit status 2), without a
+  traceback."""
+  logging.get_absl_handler().addFilter(QuietLibraries())
+  try:
+    result = train_and_evaluate(config, workdir)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  logging.info('Done: %s', result)

@@ -1,0 +1,87 @@
+"""benchmarks/offline_data: exported arrays give the same run, without TF."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import offline_data
+from m2vae_jax import data as data_lib
+from m2vae_jax import train
+from m2vae_jax.errors import ConfigError
+from tests.conftest import REPO
+from tests.conftest import load_config
+
+
+def _config(idx_dir, tfds_dir, **overrides):
+  return load_config('mnist_m2', **{'data.idx_dir': idx_dir,
+                                    'data.tfds_data_dir': tfds_dir,
+                                    **overrides})
+
+
+def test_export_then_load_gives_back_the_task_data(idx_dir, tfds_dir,
+                                                    tmp_path):
+  config = _config(idx_dir, tfds_dir)
+  task = data_lib.load_task_data(config.data)
+  path = str(tmp_path / 'arrays.npz')
+  offline_data.export(task, config.data, path)
+  # Fields the trainer applies after loading may change; where the data
+  # come from (idx_dir) is a runtime field.
+  again = offline_data.load(path, _config(
+      '/elsewhere', '', **{'data.num_labeled': 30, 'data.binarize': False}).data)
+  assert (again.num_classes, again.eval_split, again.unlabeled) == (
+      task.num_classes, task.eval_split, None)
+  for part in ('train', 'eval'):
+    want, got = getattr(task, part), getattr(again, part)
+    assert sorted(got) == sorted(want)
+    for name in want:
+      np.testing.assert_array_equal(got[name], want[name])
+      assert got[name].dtype == want[name].dtype
+
+
+def test_load_refuses_arrays_of_other_data(idx_dir, tfds_dir, tmp_path):
+  config = _config(idx_dir, tfds_dir)
+  path = str(tmp_path / 'arrays.npz')
+  offline_data.export(data_lib.load_task_data(config.data), config.data, path)
+  other = _config(idx_dir, tfds_dir, **{'data.eval_split': 'train'})
+  with pytest.raises(ConfigError, match=r"data.eval_split: 'test' in the "
+                     r"file, 'train' in the config\); export it again"):
+    offline_data.load(path, other.data)
+
+
+def test_training_from_arrays_is_the_same_run(idx_dir, tfds_dir, tmp_path,
+                                              monkeypatch):
+  config = _config(idx_dir, tfds_dir, figures=False)
+  path = str(tmp_path / 'arrays.npz')
+  offline_data.export(data_lib.load_task_data(config.data), config.data, path)
+  direct = train.train_and_evaluate(config, str(tmp_path / 'direct'))
+  monkeypatch.setitem(data_lib.LOADERS, 'mnist',
+                      lambda cfg: offline_data.load(path, cfg))
+  offline = train.train_and_evaluate(config, str(tmp_path / 'offline'))
+  assert offline == direct
+
+
+def test_command_line_trains_where_tensorflow_cannot_be_imported(
+    idx_dir, tfds_dir, tmp_path):
+  arrays, workdir = str(tmp_path / 'arrays.npz'), str(tmp_path / 'run')
+  flags = ['--config=configs/mnist_m2.py:tiny', f'--arrays={arrays}',
+           f'--config.data.idx_dir={idx_dir}',
+           f'--config.data.tfds_data_dir={tfds_dir}', '--config.figures=False']
+  env = dict(os.environ, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3')
+  run = lambda code, *more: subprocess.run(
+      [sys.executable, '-c', code, *flags, *more], cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=300, check=False)
+  main = ('from absl import app; from benchmarks import offline_data; '
+          'app.run(offline_data.main)')
+  exported = run(main)
+  assert exported.returncode == 0, exported.stderr[-2000:]
+  # As on a machine without TensorFlow: importing it fails.
+  trained = run("import sys; sys.modules['tensorflow'] = None; "
+                "sys.modules['tensorflow_datasets'] = None; " + main,
+                f'--workdir={workdir}')
+  assert trained.returncode == 0, trained.stderr[-2000:]
+  with open(os.path.join(workdir, 'eval.json'), encoding='utf-8') as f:
+    assert json.load(f)['step'] == 6
