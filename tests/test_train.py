@@ -181,6 +181,8 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   assert metrics['nonfinite'][0] == 0
   if 'kl_warmup_steps' in overrides:
     assert metrics['kl_weight'][0] == 0.0  # Step 0: no z term yet.
+  # The temperature is logged only where y is drawn relaxed.
+  assert ('temperature' in metrics) == ('estimator' in overrides)
 
 
 @pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm', 'mnist_m1m2'])
