@@ -74,6 +74,18 @@ SUITES = {
         Run('SDGM', 'configs/mnist_sdgm.py',
             ('num_train_steps=30000', 'eval_every_steps=3000')),
     ),
+    # Settings of Maaloe et al.'s SDGM code that our configs do not use:
+    # a larger alpha (theirs is 0.1 N / N_labeled = 50 here) and gradient
+    # clipping (global norm 5), compared with the SDGM / ADGM curves above.
+    'aux_settings': (
+        Run('SDGM alpha 100', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'num_train_steps=20000', 'eval_every_steps=4000')),
+        Run('SDGM grad clip 5', 'configs/mnist_sdgm.py',
+            ('grad_clip_norm=5', 'num_train_steps=8000',
+             'eval_every_steps=4000')),
+        Run('ADGM alpha 50', 'configs/mnist_adgm.py',
+            ('alpha=50', 'num_train_steps=12000', 'eval_every_steps=4000')),
+    ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
         Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),
