@@ -20,6 +20,8 @@ aside), and the workdir is an ordinary one that experiments.train resumes.
 """
 
 import json
+import os
+import zipfile
 
 from absl import app
 from absl import flags
@@ -30,6 +32,7 @@ import numpy as np
 
 from m2vae_jax import default_config
 from m2vae_jax.data import pipeline
+from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 
 _ARRAYS = flags.DEFINE_string(
@@ -63,8 +66,11 @@ def export(task: pipeline.TaskData, data_config: ml_collections.ConfigDict,
             for name, value in getattr(task, part).items()}
   meta = {'num_classes': task.num_classes, 'eval_split': task.eval_split,
           'data': data_fields(data_config)}
-  with open(path, 'wb') as f:
+  # Written aside and renamed: an interrupted export leaves no half file.
+  tmp = f'{path}.tmp'
+  with open(tmp, 'wb') as f:
     np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+  os.replace(tmp, path)
 
 
 def load(path: str,
@@ -72,19 +78,23 @@ def load(path: str,
   """Reads what `export` wrote, checking it was made for `data_config`.
 
   Raises:
+    DataError: if the file is missing or not what `export` writes.
     ConfigError: if a data field differs from the exported one.
   """
-  with np.load(path) as f:
-    meta = json.loads(str(f['meta']))
-    parts = {}
-    for key in f.files:
-      if key != 'meta':
-        part, name = key.split('/')
-        parts.setdefault(part, {})[name] = f[key]
+  try:
+    with np.load(path) as f:
+      meta = json.loads(str(f['meta']))
+      parts = {}
+      for key in f.files:
+        if key != 'meta':
+          part, name = key.split('/')
+          parts.setdefault(part, {})[name] = f[key]
+  except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+    raise DataError(f'cannot read --arrays={path} ({e}); write it with '
+                    'this script without --workdir') from None
   # JSON turns tuples into lists; compare what JSON keeps.
   wanted = json.loads(json.dumps(data_fields(data_config)))
-  changed = sorted(k for k in set(wanted) | set(meta['data'])
-                   if wanted.get(k) != meta['data'].get(k))
+  changed = default_config.changed_fields(meta['data'], wanted)
   if changed:
     diffs = ', '.join(f'{k}: {meta["data"].get(k)!r} in the file, '
                       f'{wanted.get(k)!r} in the config' for k in changed[:4])
@@ -104,7 +114,9 @@ def main(argv):
   from m2vae_jax import train
   config = flags.FLAGS.config
   if _WORKDIR.value is None:
-    export(data_lib.load_task_data(config.data), config.data, _ARRAYS.value)
+    with train.user_errors_as_one_line():
+      task = data_lib.load_task_data(config.data)
+    export(task, config.data, _ARRAYS.value)
     logging.info('Wrote %s', _ARRAYS.value)
     return
   # Every loader of this process now reads the file (and imports no TFDS).

@@ -232,6 +232,13 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
     c.data.num_eval_scenes = 16
 
 
+def changed_fields(old: dict, new: dict) -> list[str]:
+  """Sorted keys of two flat configs ({'a.b': value}) whose values differ,
+  a key missing on one side included; runtime fields are ignored."""
+  return sorted(k for k in set(old) | set(new)
+                if k not in RUNTIME_FIELDS and old.get(k) != new.get(k))
+
+
 def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
   """{'a.b': value} for every leaf field."""
   out = {}

@@ -7,6 +7,7 @@ one loop for all of them.
 """
 
 from collections.abc import Callable
+import contextlib
 import dataclasses
 import functools
 import json
@@ -527,9 +528,7 @@ def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   current = json.loads(config.to_json_best_effort())
   old, new = (default_config.flatten(ml_collections.ConfigDict(c))
               for c in (saved, current))
-  changed = sorted(k for k in set(old) | set(new)
-                   if k not in default_config.RUNTIME_FIELDS
-                   and old.get(k) != new.get(k))
+  changed = default_config.changed_fields(old, new)
   if changed:
     diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'
                       for k in changed[:4])
@@ -907,15 +906,22 @@ class QuietLibraries(std_logging.Filter):
                        for lib in ('orbax', 'tensorflow_datasets', 'jax')))
 
 
-def run_from_command_line(config: ml_collections.ConfigDict,
-                          workdir: str) -> None:
-  """`train_and_evaluate` as a command runs it: readable logs, and a
-  problem the user can fix reported in one line (exit status 2), without a
-  traceback."""
-  logging.get_absl_handler().addFilter(QuietLibraries())
+@contextlib.contextmanager
+def user_errors_as_one_line():
+  """In a command: a problem the user can fix ends the process with one
+  line on stderr (exit status 2), without a traceback."""
   try:
-    result = train_and_evaluate(config, workdir)
+    yield
   except UserError as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+
+
+def run_from_command_line(config: ml_collections.ConfigDict,
+                          workdir: str) -> None:
+  """`train_and_evaluate` as a command runs it: readable logs and
+  `user_errors_as_one_line`."""
+  logging.get_absl_handler().addFilter(QuietLibraries())
+  with user_errors_as_one_line():
+    result = train_and_evaluate(config, workdir)
   logging.info('Done: %s', result)

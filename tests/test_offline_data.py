@@ -11,6 +11,7 @@ import pytest
 from benchmarks import offline_data
 from m2vae_jax import data as data_lib
 from m2vae_jax import train
+from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 from tests.conftest import REPO
 from tests.conftest import load_config
@@ -28,6 +29,7 @@ def test_export_then_load_gives_back_the_task_data(idx_dir, tfds_dir,
   task = data_lib.load_task_data(config.data)
   path = str(tmp_path / 'arrays.npz')
   offline_data.export(task, config.data, path)
+  assert os.listdir(tmp_path) == ['arrays.npz']  # No temporary file left.
   # Fields the trainer applies after loading may change; where the data
   # come from (idx_dir) is a runtime field.
   again = offline_data.load(path, _config(
@@ -50,6 +52,17 @@ def test_load_refuses_arrays_of_other_data(idx_dir, tfds_dir, tmp_path):
   with pytest.raises(ConfigError, match=r"data.eval_split: 'test' in the "
                      r"file, 'train' in the config\); export it again"):
     offline_data.load(path, other.data)
+
+
+@pytest.mark.parametrize('content', [None, b'not an npz file'])
+def test_load_names_a_missing_or_foreign_file(content, idx_dir, tfds_dir,
+                                               tmp_path):
+  path = tmp_path / 'arrays.npz'
+  if content is not None:
+    path.write_bytes(content)
+  with pytest.raises(DataError, match=r'cannot read --arrays=.*arrays\.npz '
+                     r'.*; write it with this script without --workdir'):
+    offline_data.load(str(path), _config(idx_dir, tfds_dir).data)
 
 
 def test_training_from_arrays_is_the_same_run(idx_dir, tfds_dir, tmp_path,
