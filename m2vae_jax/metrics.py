@@ -10,6 +10,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 import numpy as np
 
+from m2vae_jax import losses
+
 
 def correct_count(logits: ArrayLike, labels: ArrayLike,
                   weights: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -79,3 +81,27 @@ def segmentation_scores(confusion: np.ndarray) -> dict:
       'pixel_accuracy': float(tp.sum() / total) if total else 0.0,
       'per_class_iou': [None if np.isnan(v) else float(v) for v in iou],
   }
+
+
+def sampled_auxiliary_probs(key: jax.Array, x: jax.Array, infer_a,
+                            classify_given_a, num_samples: int) -> jax.Array:
+  """q(y|x) of an ADGM / SDGM as Maaloe et al. evaluate it: q(y|a,x)
+  averaged over `num_samples` draws a ~ q(a|x) (the trainer instead puts a
+  at q(a|x)'s mean).
+
+  Args:
+    key: PRNG key.
+    x: [batch, ...] inputs.
+    infer_a: x -> (mean, log_var) of q(a|x), each [batch, aux_dim].
+    classify_given_a: (a, x) -> logits [batch, classes].
+    num_samples: draws of a.
+
+  Returns:
+    Probabilities [batch, classes].
+  """
+  mean, log_var = infer_a(x)
+
+  def one(key_a):
+    a = losses.sample_gaussian(key_a, mean, log_var)
+    return jax.nn.softmax(classify_given_a(a, x), -1)
+  return jnp.mean(jax.vmap(one)(jax.random.split(key, num_samples)), 0)

@@ -1,5 +1,6 @@
 """Accuracy, confusion matrix and IoU against hand-computed cases."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -47,3 +48,31 @@ def test_correct_count_ignores_padding():
   correct, count = metrics.correct_count(logits, labels,
                                          jnp.array([1.0, 1.0, 0.0]))
   assert float(correct) == 1.0 and float(count) == 2.0
+
+
+def _toy_q_a(log_var):
+  mean = jnp.array([[0.0], [1.5], [-2.0]])            # [batch 3, aux 1]
+  infer_a = lambda x: (mean, jnp.full_like(mean, log_var))
+  classify_given_a = lambda a, x: jnp.concatenate([a, -a], -1)  # 2 classes
+  return mean, infer_a, classify_given_a
+
+
+def test_sampled_auxiliary_probs_of_a_point_mass_is_q_y_at_the_mean():
+  mean, infer_a, classify = _toy_q_a(log_var=-80.0)
+  got = metrics.sampled_auxiliary_probs(jax.random.PRNGKey(0), None, infer_a,
+                                        classify, num_samples=5)
+  np.testing.assert_allclose(got, jax.nn.softmax(classify(mean, None), -1),
+                             rtol=1e-6)
+
+
+def test_sampled_auxiliary_probs_average_over_a():
+  """Logits (a, -a) with a ~ N(m, 4): for m = 0, E[q(y|a)] = (1/2, 1/2) by
+  symmetry; for m = 1.5 the noise pulls q(y=0) from softmax at the mean
+  (0.95) towards 1/2."""
+  _, infer_a, classify = _toy_q_a(log_var=jnp.log(4.0))
+  got = metrics.sampled_auxiliary_probs(jax.random.PRNGKey(1), None, infer_a,
+                                        classify, num_samples=20000)
+  np.testing.assert_allclose(got.sum(-1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(got[0], [0.5, 0.5], atol=0.01)
+  at_mean = jax.nn.softmax(jnp.array([1.5, -1.5]))[0]
+  assert 0.5 < got[1, 0] < at_mean - 0.05

@@ -1,0 +1,86 @@
+r"""Accuracy of a trained ADGM / SDGM with a at q(a|x)'s mean (what the
+trainer reports) against q(y|a,x) averaged over K samples of a (how Maaloe
+et al. evaluate):
+
+  python -m benchmarks.aux_eval_samples --workdir=WORKDIR \
+      --idx_dir=../shared/data/mnist-dev --samples=1,10,100
+
+Reads the workdir's config.json and newest checkpoint; writes nothing.
+"""
+
+import functools
+import json
+import os
+
+from absl import app
+from absl import flags
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from m2vae_jax import checkpointing
+from m2vae_jax import metrics
+from m2vae_jax import train
+from m2vae_jax.errors import ConfigError
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'A trained ADGM/SDGM run.')
+_IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
+_SAMPLES = flags.DEFINE_list('samples', ['1', '10', '100'],
+                             'Numbers of samples of a to average over.')
+flags.mark_flag_as_required('workdir')
+
+
+def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
+                     num_samples: int, batch: int = 1000) -> float:
+  """Accuracy of `metrics.sampled_auxiliary_probs` over a split.
+
+  Args:
+    nets: the model's networks (`train.networks`).
+    images: uint8 [n, 28, 28, 1], seen as intensities like the trainer's
+      evaluation; labels: int [n].
+  """
+  probs = jax.jit(functools.partial(
+      metrics.sampled_auxiliary_probs, infer_a=nets.infer_a,
+      classify_given_a=nets.classify_given_a, num_samples=num_samples))
+  key = jax.random.PRNGKey(0)
+  correct = 0
+  for start in range(0, len(images), batch):
+    x = train.prepare_inputs(key, jnp.asarray(images[start:start + batch]),
+                             False)
+    p = probs(jax.random.fold_in(key, start), x)
+    correct += int(np.sum(np.argmax(p, -1) == labels[start:start + batch]))
+  return correct / len(images)
+
+
+def main(argv):
+  del argv
+  with open(os.path.join(_WORKDIR.value, 'config.json'),
+            encoding='utf-8') as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  if _IDX_DIR.value:
+    config.data.idx_dir = _IDX_DIR.value
+  with train.user_errors_as_one_line():
+    trainer = train.Trainer(config, _WORKDIR.value)
+    if not train.is_auxiliary(trainer.model):
+      raise ConfigError(f'{_WORKDIR.value} holds a {config.model.name!r} '
+                        'run, not adgm or sdgm')
+    manager = checkpointing.create_manager(_WORKDIR.value)
+    restored = checkpointing.restore_latest(manager, trainer.init_state())
+    manager.close()
+    if restored is None:
+      raise ConfigError(f'{_WORKDIR.value} holds no checkpoint')
+  state, _ = restored
+  nets = train.networks(trainer.model, state.params, config)
+  data = trainer.data.eval
+  print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
+        f'{len(data["label"])} examples')
+  print(f'| a at the mean of q(a|x) | '
+        f'{100 * trainer.evaluate(state.params)["accuracy"]:.2f} |')
+  for k in _SAMPLES.value:
+    acc = sampled_accuracy(nets, data['image'], data['label'], int(k))
+    print(f'| q(y|a,x) averaged over {k} samples of a | {100 * acc:.2f} |')
+
+
+if __name__ == '__main__':
+  app.run(main)
