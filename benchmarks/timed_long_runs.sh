@@ -3,9 +3,12 @@
 # fixed wall-clock budget, from arrays exported by benchmarks/offline_data.py
 # (so the machine needs JAX but not TensorFlow):
 #
-#   bash benchmarks/timed_long_runs.sh ARRAYS.npz ROOT SECONDS [NAME ...]
+#   bash benchmarks/timed_long_runs.sh ARRAYS.npz ROOT SECONDS [NAME ...] \
+#       [-- --config.FIELD=VALUE ...]
 #
-# NAME is sdgm, adgm or m2 (default: all three). Each run gets SIGTERM after
+# NAME is sdgm, adgm or m2 (default: all three). Flags after `--` go to
+# every run, after the script's own (so they win), e.g.
+# `-- --config.lr_schedule=cosine --config.num_train_steps=110000`. Each run gets SIGTERM after
 # SECONDS, saves a checkpoint and stops; it is evaluated on the validation
 # split every EVAL_EVERY steps (default 4000), so ROOT/NAME/metrics.jsonl
 # holds its learning curve, printed at the end. Rerunning the command
@@ -14,7 +17,11 @@ set -euo pipefail
 
 arrays=$1 root=$2 seconds=$3
 shift 3
-names=("$@")
+names=() extra=()
+while [[ $# -gt 0 ]]; do
+  if [[ $1 == -- ]]; then shift; extra=("$@"); break; fi
+  names+=("$1"); shift
+done
 [[ ${#names[@]} -gt 0 ]] || names=(sdgm adgm m2)
 declare -A configs=(
   [sdgm]=configs/mnist_sdgm.py [adgm]=configs/mnist_adgm.py
@@ -32,7 +39,7 @@ for name in "${names[@]}"; do
     --config.num_train_steps=1000000 \
     --config.eval_every_steps="${EVAL_EVERY:-4000}" \
     --config.log_every_steps=2000 --config.checkpoint_every_steps=50000 \
-    --config.figures=False >"$root/$name.log" 2>&1 &
+    --config.figures=False ${extra[@]+"${extra[@]}"} >"$root/$name.log" 2>&1 &
   pids+=($!)
 done
 status=0
