@@ -1,6 +1,8 @@
 r"""Accuracy of a trained ADGM / SDGM with a at q(a|x)'s mean (what the
 trainer reports) against q(y|a,x) averaged over K samples of a (how Maaloe
-et al. evaluate):
+et al. evaluate), and whether the model uses a at all (`a_spread` near 0:
+q(a|x) is the same for every image; `changed_by_a` near 0: the classifier
+ignores a):
 
   python -m benchmarks.aux_eval_samples --workdir=WORKDIR \
       --idx_dir=../shared/data/mnist-dev --samples=1,10,100
@@ -8,19 +10,15 @@ et al. evaluate):
 Reads the workdir's config.json and newest checkpoint; writes nothing.
 """
 
-import functools
 import json
 import os
 
 from absl import app
 from absl import flags
-import jax
-import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
+from benchmarks import auxiliary_stats
 from m2vae_jax import checkpointing
-from m2vae_jax import metrics
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
 
@@ -29,28 +27,6 @@ _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
 _SAMPLES = flags.DEFINE_list('samples', ['1', '10', '100'],
                              'Numbers of samples of a to average over.')
 flags.mark_flag_as_required('workdir')
-
-
-def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
-                     num_samples: int, batch: int = 1000) -> float:
-  """Accuracy of `metrics.sampled_auxiliary_probs` over a split.
-
-  Args:
-    nets: the model's networks (`train.networks`).
-    images: uint8 [n, 28, 28, 1], seen as intensities like the trainer's
-      evaluation; labels: int [n].
-  """
-  probs = jax.jit(functools.partial(
-      metrics.sampled_auxiliary_probs, infer_a=nets.infer_a,
-      classify_given_a=nets.classify_given_a, num_samples=num_samples))
-  key = jax.random.PRNGKey(0)
-  correct = 0
-  for start in range(0, len(images), batch):
-    x = train.prepare_inputs(key, jnp.asarray(images[start:start + batch]),
-                             False)
-    p = probs(jax.random.fold_in(key, start), x)
-    correct += int(np.sum(np.argmax(p, -1) == labels[start:start + batch]))
-  return correct / len(images)
 
 
 def main(argv):
@@ -78,8 +54,14 @@ def main(argv):
   print(f'| a at the mean of q(a|x) | '
         f'{100 * trainer.evaluate(state.params)["accuracy"]:.2f} |')
   for k in _SAMPLES.value:
-    acc = sampled_accuracy(nets, data['image'], data['label'], int(k))
+    acc = auxiliary_stats.sampled_accuracy(nets, data['image'],
+                                           data['label'], int(k))
     print(f'| q(y|a,x) averaged over {k} samples of a | {100 * acc:.2f} |')
+  usage = auxiliary_stats.usage_of_a(nets, data['image'])
+  print(f"a_spread {usage['a_spread']:.4f} (std of q(a|x)'s mean across "
+        f"images), a_std {usage['a_std']:.4f}, changed_by_a "
+        f"{100 * usage['changed_by_a']:.2f}% (predictions changed by another "
+        "image's a)")
 
 
 if __name__ == '__main__':

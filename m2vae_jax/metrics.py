@@ -105,3 +105,48 @@ def sampled_auxiliary_probs(key: jax.Array, x: jax.Array, infer_a,
     a = losses.sample_gaussian(key_a, mean, log_var)
     return jax.nn.softmax(classify_given_a(a, x), -1)
   return jnp.mean(jax.vmap(one)(jax.random.split(key, num_samples)), 0)
+
+
+def auxiliary_usage(x: jax.Array, infer_a, classify_given_a
+                    ) -> dict[str, jax.Array]:
+  """Whether an ADGM / SDGM uses its auxiliary a, as sums over a batch.
+
+  An a that has collapsed is the same distribution for every image (its
+  mean does not move with x) and the classifier ignores it.
+
+  Args:
+    x: [batch, ...] inputs.
+    infer_a, classify_given_a: as in `sampled_auxiliary_probs`.
+
+  Returns:
+    {'a_mean_sum', 'a_mean_sq_sum'}: sums over the batch of q(a|x)'s mean
+      and its square [aux_dim] (host: spread across images = their std);
+    'a_std_sum': sum of q(a|x)'s standard deviation averaged over the
+      dimensions (scalar);
+    'changed_by_a': the number of images whose predicted class changes when
+      their a (at the mean) is replaced by the next image's (scalar);
+    'count': the batch size.
+  """
+  mean, log_var = infer_a(x)
+  own = jnp.argmax(classify_given_a(mean, x), -1)
+  other = jnp.argmax(classify_given_a(jnp.roll(mean, 1, axis=0), x), -1)
+  return {
+      'a_mean_sum': jnp.sum(mean, 0),
+      'a_mean_sq_sum': jnp.sum(jnp.square(mean), 0),
+      'a_std_sum': jnp.sum(jnp.mean(jnp.exp(0.5 * log_var), -1)),
+      'changed_by_a': jnp.sum(own != other),
+      'count': jnp.asarray(mean.shape[0]),
+  }
+
+
+def auxiliary_usage_from_sums(sums: dict) -> dict[str, float]:
+  """{'a_spread': std of q(a|x)'s mean across images, averaged over the
+  dimensions (0: a ignores x), 'a_std': q(a|x)'s mean standard deviation,
+  'changed_by_a': fraction of predictions another image's a changes
+  (0: the classifier ignores a)} from summed `auxiliary_usage` outputs."""
+  n = float(sums['count'])
+  mean = np.asarray(sums['a_mean_sum']) / n
+  var = np.maximum(np.asarray(sums['a_mean_sq_sum']) / n - mean**2, 0.0)
+  return {'a_spread': float(np.mean(np.sqrt(var))),
+          'a_std': float(sums['a_std_sum']) / n,
+          'changed_by_a': float(sums['changed_by_a']) / n}

@@ -76,3 +76,30 @@ def test_sampled_auxiliary_probs_average_over_a():
   np.testing.assert_allclose(got[0], [0.5, 0.5], atol=0.01)
   at_mean = jax.nn.softmax(jnp.array([1.5, -1.5]))[0]
   assert 0.5 < got[1, 0] < at_mean - 0.05
+
+
+def _usage(x, infer_a, classify_given_a):
+  sums = metrics.auxiliary_usage(x, infer_a, classify_given_a)
+  return metrics.auxiliary_usage_from_sums(sums)
+
+
+def test_auxiliary_usage_of_a_used_a_by_hand():
+  """Means 0, 1.5, -2 (std of them 1.4337), std e^(-1/2), logits (a, -a):
+  predictions 0, 0, 1 (a tie goes to class 0); rolled, a = -2, 0, 1.5
+  predicts 1, 0, 0: images 0 and 2 change."""
+  _, infer_a, classify = _toy_q_a(log_var=-1.0)
+  got = _usage(None, infer_a, classify)
+  np.testing.assert_allclose(got['a_spread'], np.std([0.0, 1.5, -2.0]),
+                             rtol=1e-5)
+  np.testing.assert_allclose(got['a_std'], np.exp(-0.5), rtol=1e-6)
+  np.testing.assert_allclose(got['changed_by_a'], 2 / 3, rtol=1e-6)
+
+
+def test_auxiliary_usage_of_a_collapsed_a_is_zero():
+  x = jnp.arange(8.0).reshape(4, 2)
+  infer_a = lambda x: (jnp.full((4, 3), 0.7), jnp.zeros((4, 3)))
+  classify = lambda a, x: jnp.concatenate([x, a], -1)  # ignores a: argmax
+  got = _usage(x, infer_a, classify)                 # stays on x's column
+  assert got['a_spread'] == pytest.approx(0.0, abs=1e-6)
+  assert got['a_std'] == pytest.approx(1.0)
+  assert got['changed_by_a'] == 0.0

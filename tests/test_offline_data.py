@@ -32,8 +32,9 @@ def test_export_then_load_gives_back_the_task_data(idx_dir, tfds_dir,
   assert os.listdir(tmp_path) == ['arrays.npz']  # No temporary file left.
   # Fields the trainer applies after loading may change; where the data
   # come from (idx_dir) is a runtime field.
-  again = offline_data.load(path, _config(
-      '/elsewhere', '', **{'data.num_labeled': 30, 'data.binarize': False}).data)
+  moved = _config('/elsewhere', '',
+                  **{'data.num_labeled': 30, 'data.binarize': False})
+  again = offline_data.load(path, moved.data)
   assert (again.num_classes, again.eval_split, again.unlabeled) == (
       task.num_classes, task.eval_split, None)
   for part in ('train', 'eval'):
