@@ -126,11 +126,14 @@ def _workdir(run: Run, seed: int) -> str:
                       f'seed{seed}')
 
 
-def learning_curve(workdir: str) -> dict[int, float]:
-  """Step -> eval accuracy (or mIoU) from a run's metrics.jsonl; the last
-  record wins where a resumed run evaluated a step again."""
+def learning_curve(path: str) -> dict[int, float]:
+  """Step -> eval accuracy (or mIoU) from a run's metrics.jsonl (`path` is
+  the file or its workdir); the last record wins where a resumed run
+  evaluated a step again."""
+  if os.path.isdir(path):
+    path = os.path.join(path, 'metrics.jsonl')
   curve = {}
-  with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8') as f:
+  with open(path, encoding='utf-8') as f:
     for line in f:
       record = json.loads(line)
       for key in ('eval_accuracy', 'eval_miou'):

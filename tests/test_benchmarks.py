@@ -49,3 +49,26 @@ def test_usage_of_a_sums_batches_like_one_batch(tmp_path, idx_dir):
   for k in ('a_spread', 'a_std'):
     assert parts[k] == pytest.approx(whole[k], rel=1e-4)
   assert 0.0 <= parts['changed_by_a'] <= 1.0
+
+
+def test_curve_table_means_only_steps_every_run_reached():
+  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  table = curve_table.curve_table(
+      {'a': {1000: 0.5, 2000: 0.75}, 'b': {1000: 0.7}}, [1000, 2000])
+  assert table.splitlines() == [
+      '| run | 1,000 | 2,000 |',
+      '| --- | ---: | ---: |',
+      '| a | 50.00 | 75.00 |',
+      '| b | 70.00 |  |',
+      '| mean of 2 | 60.00 |  |',
+  ]
+
+
+@pytest.mark.parametrize('path,name', [
+    ('results/seed1.m2.metrics.jsonl', 'seed1.m2'),
+    ('runs/seed0/m2/metrics.jsonl', 'm2'),
+    ('runs/seed0/m2/', 'm2'),
+])
+def test_curve_table_names_runs_after_their_file_or_workdir(path, name):
+  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  assert curve_table.run_name(path) == name
