@@ -10,15 +10,19 @@ ignores a):
 Reads the workdir's config.json and newest checkpoint; writes nothing.
 """
 
+import functools
 import json
 import os
 
 from absl import app
 from absl import flags
+import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
-from benchmarks import auxiliary_stats
 from m2vae_jax import checkpointing
+from m2vae_jax import metrics
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
 
@@ -27,6 +31,28 @@ _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
 _SAMPLES = flags.DEFINE_list('samples', ['1', '10', '100'],
                              'Numbers of samples of a to average over.')
 flags.mark_flag_as_required('workdir')
+
+
+def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
+                     num_samples: int, batch: int = 1000) -> float:
+  """Accuracy of `metrics.sampled_auxiliary_probs` over a split.
+
+  Args:
+    nets: the model's networks (`train.networks`).
+    images: uint8 [n, 28, 28, 1], seen as intensities like the trainer's
+      evaluation; labels: int [n].
+  """
+  probs = jax.jit(functools.partial(
+      metrics.sampled_auxiliary_probs, infer_a=nets.infer_a,
+      classify_given_a=nets.classify_given_a, num_samples=num_samples))
+  key = jax.random.PRNGKey(0)
+  correct = 0
+  for start in range(0, len(images), batch):
+    x = train.prepare_inputs(key, jnp.asarray(images[start:start + batch]),
+                             False)
+    p = probs(jax.random.fold_in(key, start), x)
+    correct += int(np.sum(np.argmax(p, -1) == labels[start:start + batch]))
+  return correct / len(images)
 
 
 def main(argv):
@@ -51,16 +77,14 @@ def main(argv):
   data = trainer.data.eval
   print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
         f'{len(data["label"])} examples')
-  print(f'| a at the mean of q(a|x) | '
-        f'{100 * trainer.evaluate(state.params)["accuracy"]:.2f} |')
+  result = trainer.evaluate(state.params)
+  print(f'| a at the mean of q(a|x) | {100 * result["accuracy"]:.2f} |')
   for k in _SAMPLES.value:
-    acc = auxiliary_stats.sampled_accuracy(nets, data['image'],
-                                           data['label'], int(k))
+    acc = sampled_accuracy(nets, data['image'], data['label'], int(k))
     print(f'| q(y|a,x) averaged over {k} samples of a | {100 * acc:.2f} |')
-  usage = auxiliary_stats.usage_of_a(nets, data['image'])
-  print(f"a_spread {usage['a_spread']:.4f} (std of q(a|x)'s mean across "
-        f"images), a_std {usage['a_std']:.4f}, changed_by_a "
-        f"{100 * usage['changed_by_a']:.2f}% (predictions changed by another "
+  print(f"a_spread {result['a_spread']:.4f} (std of q(a|x)'s mean across "
+        f"images), a_std {result['a_std']:.4f}, changed_by_a "
+        f"{100 * result['changed_by_a']:.2f}% (predictions changed by another "
         "image's a)")
 
 

@@ -107,7 +107,8 @@ def sampled_auxiliary_probs(key: jax.Array, x: jax.Array, infer_a,
   return jnp.mean(jax.vmap(one)(jax.random.split(key, num_samples)), 0)
 
 
-def auxiliary_usage(x: jax.Array, infer_a, classify_given_a
+def auxiliary_usage(x: jax.Array, infer_a, classify_given_a,
+                    weights: ArrayLike | None = None
                     ) -> dict[str, jax.Array]:
   """Whether an ADGM / SDGM uses its auxiliary a, as sums over a batch.
 
@@ -117,25 +118,31 @@ def auxiliary_usage(x: jax.Array, infer_a, classify_given_a
   Args:
     x: [batch, ...] inputs.
     infer_a, classify_given_a: as in `sampled_auxiliary_probs`.
+    weights: [batch], 1 for real examples and 0 for padding (default: 1).
 
   Returns:
-    {'a_mean_sum', 'a_mean_sq_sum'}: sums over the batch of q(a|x)'s mean
-      and its square [aux_dim] (host: spread across images = their std);
-    'a_std_sum': sum of q(a|x)'s standard deviation averaged over the
-      dimensions (scalar);
-    'changed_by_a': the number of images whose predicted class changes when
-      their a (at the mean) is replaced by the next image's (scalar);
-    'count': the batch size.
+    {'a_mean_sum', 'a_mean_sq_sum'}: weighted sums of q(a|x)'s mean and its
+      square [aux_dim] (host: spread across images = their std);
+    'a_std_sum': weighted sum of q(a|x)'s standard deviation averaged over
+      the dimensions (scalar);
+    'changed_by_a': weighted number of images whose predicted class changes
+      when their a (at the mean) is replaced by the previous image's in the
+      batch (scalar);
+    'a_count': the sum of the weights.
   """
   mean, log_var = infer_a(x)
+  # Sums over a split in float32 even when the networks compute in bfloat16.
+  mean, log_var = mean.astype(jnp.float32), log_var.astype(jnp.float32)
+  w = (jnp.ones(mean.shape[:1], jnp.float32) if weights is None
+       else jnp.asarray(weights, jnp.float32))
   own = jnp.argmax(classify_given_a(mean, x), -1)
   other = jnp.argmax(classify_given_a(jnp.roll(mean, 1, axis=0), x), -1)
   return {
-      'a_mean_sum': jnp.sum(mean, 0),
-      'a_mean_sq_sum': jnp.sum(jnp.square(mean), 0),
-      'a_std_sum': jnp.sum(jnp.mean(jnp.exp(0.5 * log_var), -1)),
-      'changed_by_a': jnp.sum(own != other),
-      'count': jnp.asarray(mean.shape[0]),
+      'a_mean_sum': w @ mean,
+      'a_mean_sq_sum': w @ jnp.square(mean),
+      'a_std_sum': w @ jnp.mean(jnp.exp(0.5 * log_var), -1),
+      'changed_by_a': w @ (own != other).astype(jnp.float32),
+      'a_count': jnp.sum(w),
   }
 
 
@@ -144,7 +151,7 @@ def auxiliary_usage_from_sums(sums: dict) -> dict[str, float]:
   dimensions (0: a ignores x), 'a_std': q(a|x)'s mean standard deviation,
   'changed_by_a': fraction of predictions another image's a changes
   (0: the classifier ignores a)} from summed `auxiliary_usage` outputs."""
-  n = float(sums['count'])
+  n = float(sums['a_count'])
   mean = np.asarray(sums['a_mean_sum']) / n
   var = np.maximum(np.asarray(sums['a_mean_sq_sum']) / n - mean**2, 0.0)
   return {'a_spread': float(np.mean(np.sqrt(var))),

@@ -460,7 +460,8 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
 
 def eval_step(params, batch: Batch, *, model, config, task: Task,
               eval_key: jax.Array) -> Metrics:
-  """Sums over one eval batch: correct / count, or a confusion matrix.
+  """Sums over one eval batch: correct / count (and for ADGM / SDGM the
+  sums of `metrics.auxiliary_usage`), or a confusion matrix.
 
   The classifier sees the pixel intensities (the mean of the binarized
   input), or with data.eval_binarize a binarized sample whose noise comes
@@ -473,14 +474,21 @@ def eval_step(params, batch: Batch, *, model, config, task: Task,
     x = jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
   else:
     x = prepare_inputs(eval_key, images, False)
-  logits = networks(model, params, config).classify(x)
+  nets = networks(model, params, config)
+  logits = nets.classify(x)
   if task.segmentation:
     pred = jnp.argmax(logits, -1)
     return {'confusion': metrics_lib.confusion_matrix(
         batch['label'], pred, task.num_classes, batch['valid'])}
   correct, count = metrics_lib.correct_count(logits, batch['label'],
                                              batch['valid'])
-  return {'accuracy': jnp.stack([correct, count])}
+  sums = {'accuracy': jnp.stack([correct, count])}
+  if is_auxiliary(model):
+    # An a that collapses (the same q(a|x) for every image, ignored by the
+    # classifier) turns an ADGM into an M2: show it beside the accuracy.
+    sums.update(metrics_lib.auxiliary_usage(
+        x, nets.infer_a, nets.classify_given_a, batch['valid']))
+  return sums
 
 
 # ----------------------------------------------------------------------------
@@ -746,6 +754,8 @@ class Trainer:
     else:
       correct, count = totals['accuracy']
       result['accuracy'] = float(correct / count)
+    if 'a_count' in totals:
+      result.update(metrics_lib.auxiliary_usage_from_sums(totals))
     return result
 
   # -- the loop ----------------------------------------------------------------

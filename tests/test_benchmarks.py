@@ -32,25 +32,6 @@ def test_every_suite_run_names_a_config_file_that_exists():
 
 
 
-def test_usage_of_a_sums_batches_like_one_batch(tmp_path, idx_dir):
-  """The split-level a statistics are sums over batches: the spread and
-  noise of q(a|x) do not depend on the batch size (which image lends its a
-  does, so `changed_by_a` is only checked to be a fraction)."""
-  from benchmarks import auxiliary_stats  # pylint: disable=g-import-not-at-top
-  from m2vae_jax import train  # pylint: disable=g-import-not-at-top
-  from tests.conftest import load_config  # pylint: disable=g-import-not-at-top
-  config = load_config('mnist_sdgm', **{'data.idx_dir': idx_dir})
-  trainer = train.Trainer(config, str(tmp_path / 'w'))
-  nets = train.networks(trainer.model, trainer.init_state().params, config)
-  images = trainer.data.eval['image']
-  whole = auxiliary_stats.usage_of_a(nets, images, batch=len(images))
-  parts = auxiliary_stats.usage_of_a(nets, images, batch=16)
-  assert whole['a_spread'] > 0.0
-  for k in ('a_spread', 'a_std'):
-    assert parts[k] == pytest.approx(whole[k], rel=1e-4)
-  assert 0.0 <= parts['changed_by_a'] <= 1.0
-
-
 def test_curve_table_means_only_steps_every_run_reached():
   from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
   table = curve_table.curve_table(

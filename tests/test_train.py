@@ -115,6 +115,24 @@ def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
   assert results[0]['num_examples'] == 60
 
 
+def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
+  """ADGM / SDGM evaluations add the a statistics; padding (60 examples in
+  batches of 16 or 64) does not change the spread or noise of q(a|x)."""
+  results = []
+  for size in (16, 64):
+    trainer = train.Trainer(config('mnist_sdgm', eval_batch_size=size),
+                            str(tmp_path / f'e{size}'))
+    results.append(trainer.evaluate(trainer.init_state().params))
+  one, other = results
+  assert one['accuracy'] == other['accuracy']
+  for k in ('a_spread', 'a_std'):
+    assert one[k] > 0.0
+    assert one[k] == pytest.approx(other[k], rel=1e-5)
+  assert 0.0 <= one['changed_by_a'] <= 1.0
+  m2 = train.Trainer(config(), str(tmp_path / 'm2'))
+  assert 'a_spread' not in m2.evaluate(m2.init_state().params)
+
+
 @pytest.fixture(name='nan_from_step_3')
 def nan_from_step_3_fixture(monkeypatch):
   """Makes the Gumbel temperature NaN from step 3 on: U(x) goes NaN."""
