@@ -4,6 +4,13 @@ The published set-up: MLPs of 2 x 500 ReLU units, z and a of 100 units,
 Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
 al. trained for thousands of epochs; the step budget here is a config field.
 
+In our runs the auxiliary a collapses within 1,000 steps (q(a|x) the same
+for every image, ignored by the classifier; see eval_a_spread and
+eval_changed_by_a), which leaves an M2 with small networks: 88.5% on
+mnist-dev's validation split after 146k steps, far from the published 99%.
+See the README, "Why our ADGM stalls"; configs/mnist_sdgm.py does not
+collapse.
+
   python -m experiments.train --config=configs/mnist_adgm.py \
       --workdir=workdirs/mnist_adgm [--config.data.idx_dir=PATH]
 

@@ -4,6 +4,11 @@ The published set-up: MLPs of 2 x 500 ReLU units, z and a of 100 units,
 Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
 al. trained for thousands of epochs; the step budget here is a config field.
 
+Measured on mnist-dev's validation split (README, "Ablation and long
+runs"): 95.6% after 200k steps (seed 0); with --config.alpha=100 and a
+cosine decay over 80k steps, 95.97% averaged over seeds 0-2. Maaloe et al.
+report 98.7%.
+
   python -m experiments.train --config=configs/mnist_sdgm.py \
       --workdir=workdirs/mnist_sdgm [--config.data.idx_dir=PATH]
 
