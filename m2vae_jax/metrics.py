@@ -1,4 +1,5 @@
-"""Evaluation metrics as sums over a split: accuracy, confusion, IoU.
+"""Evaluation metrics as sums over a split: accuracy, confusion, IoU, and
+whether an ADGM / SDGM uses its auxiliary a.
 
 Step functions return sums and counts (jit-friendly, exact over padded
 batches); the host adds them up over the whole split and calls the
