@@ -8,11 +8,11 @@
 #
 # NAME is sdgm, adgm or m2 (default: all three). Flags after `--` go to
 # every run, after the script's own (so they win), e.g.
-# `-- --config.lr_schedule=cosine --config.num_train_steps=110000`. Each run gets SIGTERM after
-# SECONDS, saves a checkpoint and stops; it is evaluated on the validation
-# split every EVAL_EVERY steps (default 4000), so ROOT/NAME/metrics.jsonl
-# holds its learning curve, printed at the end. Rerunning the command
-# resumes every run.
+# `-- --config.lr_schedule=cosine --config.num_train_steps=110000`.
+# Each run gets SIGTERM after SECONDS, saves a checkpoint and stops; it is
+# evaluated on the validation split every EVAL_EVERY steps (default 4000),
+# so ROOT/NAME/metrics.jsonl holds its learning curve, printed at the end.
+# Rerunning the command resumes every run.
 set -euo pipefail
 
 arrays=$1 root=$2 seconds=$3

@@ -102,15 +102,18 @@ def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
   assert_same_step(*outs)
 
 
+def _evaluate_at_init(cfg, workdir):
+  """Trainer.evaluate on the initial parameters."""
+  trainer = train.Trainer(cfg, str(workdir))
+  return trainer.evaluate(trainer.init_state().params)
+
+
 @pytest.mark.parametrize('eval_binarize', [False, True])
 def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
                                                      eval_binarize):
-  results = []
-  for size in (8, 16, 64):
-    trainer = train.Trainer(config(eval_batch_size=size,
-                                   **{'data.eval_binarize': eval_binarize}),
-                            str(tmp_path / f'e{size}'))
-    results.append(trainer.evaluate(trainer.init_state().params))
+  results = [_evaluate_at_init(config(eval_batch_size=size, **{
+      'data.eval_binarize': eval_binarize}), tmp_path / f'e{size}')
+             for size in (8, 16, 64)]
   assert results[0] == results[1] == results[2]
   assert results[0]['num_examples'] == 60
 
@@ -118,19 +121,14 @@ def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
 def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
   """ADGM / SDGM evaluations add the a statistics; padding (60 examples in
   batches of 16 or 64) does not change the spread or noise of q(a|x)."""
-  results = []
-  for size in (16, 64):
-    trainer = train.Trainer(config('mnist_sdgm', eval_batch_size=size),
-                            str(tmp_path / f'e{size}'))
-    results.append(trainer.evaluate(trainer.init_state().params))
-  one, other = results
+  one, other = [_evaluate_at_init(config('mnist_sdgm', eval_batch_size=size),
+                                  tmp_path / f'e{size}') for size in (16, 64)]
   assert one['accuracy'] == other['accuracy']
   for k in ('a_spread', 'a_std'):
     assert one[k] > 0.0
     assert one[k] == pytest.approx(other[k], rel=1e-5)
   assert 0.0 <= one['changed_by_a'] <= 1.0
-  m2 = train.Trainer(config(), str(tmp_path / 'm2'))
-  assert 'a_spread' not in m2.evaluate(m2.init_state().params)
+  assert 'a_spread' not in _evaluate_at_init(config(), tmp_path / 'm2')
 
 
 @pytest.fixture(name='nan_from_step_3')
