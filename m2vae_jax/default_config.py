@@ -75,13 +75,15 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.model.m1_latent = 50           # M1+M2: z1, the features M2 learns on
   c.model.m1_steps = 3000          # M1+M2: steps of M1 before M2 starts
   c.model.activation = 'relu'
+  # Per-example normalization before each hidden activation, in the MLPs
+  # and in DeepLab: 'none' (the paper) | 'layer' | 'group'.
+  c.model.norm = 'none'
   # DeepLabv3+ / MobileNetV2 (segmentation, model.name = 'deeplab').
   c.model.width_multiplier = 1.0
   c.model.output_stride = 16
   c.model.atrous_rates = ()        # () picks rates that suit the image size
   c.model.aspp_channels = 256
   c.model.decoder_channels = 256
-  c.model.norm = 'none'            # 'none' (the paper) | 'group' | 'layer'
   c.model.latent_channels = 8      # channels of z per pixel
   c.model.latent_stride = 1        # z on a grid this much coarser (1: paper)
 

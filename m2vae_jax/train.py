@@ -42,6 +42,7 @@ from m2vae_jax.models import auxiliary
 from m2vae_jax.models import m1m2
 from m2vae_jax.models import m2 as m2_lib
 from m2vae_jax.models import mlp
+from m2vae_jax.models import normalization
 from m2vae_jax.models import segmentation
 
 Batch = dict[str, jax.Array]
@@ -78,11 +79,11 @@ class Task:
 
 def _mlp_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
   cfg = config.model
-  hidden, act = tuple(cfg.hidden), cfg.activation
+  hidden, act, norm = tuple(cfg.hidden), cfg.activation, cfg.norm
   return m2_lib.M2(
-      classifier=mlp.Classifier(hidden, task.num_classes, act),
-      encoder=mlp.Encoder(hidden, cfg.latent_dim, act),
-      decoder=mlp.Decoder(hidden, task.image_shape, act))
+      classifier=mlp.Classifier(hidden, task.num_classes, act, norm),
+      encoder=mlp.Encoder(hidden, cfg.latent_dim, act, norm),
+      decoder=mlp.Decoder(hidden, task.image_shape, act, norm))
 
 
 def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
@@ -107,7 +108,8 @@ def _auxiliary(skip: bool):
     return auxiliary.AuxiliaryModel(
         hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
         aux_dim=cfg.aux_dim, num_classes=task.num_classes,
-        image_shape=task.image_shape, activation=cfg.activation, skip=skip)
+        image_shape=task.image_shape, activation=cfg.activation,
+        norm=cfg.norm, skip=skip)
   return build
 
 
@@ -116,7 +118,8 @@ def _m1m2(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
   return m1m2.M1M2(m1_hidden=tuple(cfg.m1_hidden), m1_latent=cfg.m1_latent,
                    hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
                    num_classes=task.num_classes,
-                   image_shape=task.image_shape, activation=cfg.activation)
+                   image_shape=task.image_shape, activation=cfg.activation,
+                   norm=cfg.norm)
 
 
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
@@ -505,6 +508,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
       'lr_schedule': ('constant', 'cosine'),
       'compute_dtype': ('float32', 'bfloat16'),
       'bound': losses.BOUNDS, 'likelihood': losses.LIKELIHOODS,
+      'model.norm': normalization.NORMS,
   }
   flat = default_config.flatten(config)
   for name, allowed in choices.items():

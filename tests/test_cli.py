@@ -60,6 +60,7 @@ def bad_idx_fixture(tmp_path):
     ({'objective': 'm3'}, "objective='m3' is not one of"),
     ({'estimator': 'reinforce'}, "estimator='reinforce' is not one of"),
     ({'model.name': 'resnet'}, "model.name='resnet' is not one of"),
+    ({'model.norm': 'batch'}, "model.norm='batch' is not one of"),
 ])
 def test_bad_settings_stop_before_training(overrides, message, idx_dir,
                                            tfds_dir, tmp_path):

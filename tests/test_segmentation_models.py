@@ -15,6 +15,7 @@ import pytest
 
 from m2vae_jax.models import deeplab
 from m2vae_jax.models import mobilenet
+from m2vae_jax.models import normalization
 from m2vae_jax.models import segmentation
 
 KEY = jax.random.key(0)
@@ -95,7 +96,7 @@ def test_make_divisible_and_num_groups():
   rounded = [mobilenet.make_divisible(c) for c in (4, 6, 24, 36, 48, 80)]
   assert rounded == [8, 8, 24, 40, 48, 80]
   for c in (8, 16, 24, 40, 96, 144, 320, 960):
-    groups = mobilenet.num_groups(c)
+    groups = normalization.num_groups(c)
     assert c % groups == 0 and c // groups >= 4
 
 

@@ -186,6 +186,7 @@ def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
     {'kl_warmup_steps': 4},
     {'likelihood': 'continuous_bernoulli', 'data.binarize': False},
     {'estimator': 'straight_through', 'entropy': 'sample', 'kl': 'sample'},
+    {'model.norm': 'layer'},
 ])
 def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   trainer = train.Trainer(config(**overrides), str(tmp_path / 'v'))

@@ -19,7 +19,8 @@ from m2vae_jax.models import mlp
 
 
 class AuxiliaryModel(nn.Module):
-  """ADGM (skip=False) or SDGM (skip=True) with MLPs of `hidden` units."""
+  """ADGM (skip=False) or SDGM (skip=True) with MLPs of `hidden` units
+  (`norm`: see `mlp`)."""
 
   hidden: Sequence[int]
   latent_dim: int
@@ -27,17 +28,18 @@ class AuxiliaryModel(nn.Module):
   num_classes: int
   image_shape: Sequence[int]
   activation: str = 'relu'
+  norm: str = 'none'
   skip: bool = False
 
   auxiliary = True  # Tells the trainer to use the auxiliary bounds.
 
   def setup(self):
-    h, act = tuple(self.hidden), self.activation
-    self.q_a = mlp.Encoder(h, self.aux_dim, act)
-    self.q_y = mlp.Classifier(h, self.num_classes, act)
-    self.q_z = mlp.Encoder(h, self.latent_dim, act)
-    self.p_a = mlp.Encoder(h, self.aux_dim, act)
-    self.p_x = mlp.Decoder(h, tuple(self.image_shape), act)
+    h, act, norm = tuple(self.hidden), self.activation, self.norm
+    self.q_a = mlp.Encoder(h, self.aux_dim, act, norm)
+    self.q_y = mlp.Classifier(h, self.num_classes, act, norm)
+    self.q_z = mlp.Encoder(h, self.latent_dim, act, norm)
+    self.p_a = mlp.Encoder(h, self.aux_dim, act, norm)
+    self.p_x = mlp.Decoder(h, tuple(self.image_shape), act, norm)
 
   def infer_a(self, x: jax.Array):
     """q(a|x) -> (mean, log_var) [batch, aux_dim]."""

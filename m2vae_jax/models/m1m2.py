@@ -25,15 +25,16 @@ class M1M2(nn.Module):
   num_classes: int
   image_shape: Sequence[int]
   activation: str = 'relu'
+  norm: str = 'none'
 
   def setup(self):
-    act = self.activation
-    self.m1_enc = mlp.Encoder(tuple(self.m1_hidden), self.m1_latent, act)
-    self.m1_dec = mlp.Decoder(tuple(self.m1_hidden), tuple(self.image_shape),
-                              act)
-    self.m2_cls = mlp.Classifier(tuple(self.hidden), self.num_classes, act)
-    self.m2_enc = mlp.Encoder(tuple(self.hidden), self.latent_dim, act)
-    self.m2_dec = mlp.Encoder(tuple(self.hidden), self.m1_latent, act)
+    act, norm = self.activation, self.norm
+    m1_hidden, hidden = tuple(self.m1_hidden), tuple(self.hidden)
+    self.m1_enc = mlp.Encoder(m1_hidden, self.m1_latent, act, norm)
+    self.m1_dec = mlp.Decoder(m1_hidden, tuple(self.image_shape), act, norm)
+    self.m2_cls = mlp.Classifier(hidden, self.num_classes, act, norm)
+    self.m2_enc = mlp.Encoder(hidden, self.latent_dim, act, norm)
+    self.m2_dec = mlp.Encoder(hidden, self.m1_latent, act, norm)
 
   def m1_encode(self, x: jax.Array):
     """q(z1|x) -> (mean, log_var) [batch, m1_latent]."""

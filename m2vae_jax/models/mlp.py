@@ -4,6 +4,10 @@ q(y|x): Classifier(x) -> logits [batch, classes]
 q(z|x,y): Encoder(x, y) -> (mean, log_var) [batch, latent]; the two heads
   share every layer but the last (Section 4).
 p(x|y,z): Decoder(y, z) -> Bernoulli logits [batch, *image_shape]
+
+`norm` puts a per-example normalization ('layer' or 'group', see
+`normalization.Norm`) between each hidden layer and its activation; the
+paper's networks have none.
 """
 
 from collections.abc import Callable
@@ -12,6 +16,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from m2vae_jax.models.normalization import Norm
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -39,15 +45,20 @@ class Trunk(nn.Module):
 
   hidden: Sequence[int]
   activation: str = 'relu'
+  norm: str = 'none'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
     act = ACTIVATIONS[self.activation]
-    h = sum(nn.Dense(self.hidden[0], use_bias=i == 0, name=f'input_{i}')(
-        _flatten(x)) for i, x in enumerate(inputs))
-    h = act(h)
+    # A norm's own shift makes a bias before it redundant.
+    bias = self.norm == 'none'
+    h = sum(nn.Dense(self.hidden[0], use_bias=bias and i == 0,
+                     name=f'input_{i}')(_flatten(x))
+            for i, x in enumerate(inputs))
+    h = act(Norm(self.norm, name='norm_0')(h))
     for i, width in enumerate(self.hidden[1:]):
-      h = act(nn.Dense(width, name=f'hidden_{i + 1}')(h))
+      h = nn.Dense(width, use_bias=bias, name=f'hidden_{i + 1}')(h)
+      h = act(Norm(self.norm, name=f'norm_{i + 1}')(h))
     return h
 
 
@@ -58,10 +69,11 @@ class Classifier(nn.Module):
   hidden: Sequence[int]
   num_classes: int
   activation: str = 'relu'
+  norm: str = 'none'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
+    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
     return nn.Dense(self.num_classes, name='logits')(h)
 
 
@@ -73,10 +85,11 @@ class Encoder(nn.Module):
   hidden: Sequence[int]
   latent_dim: int
   activation: str = 'relu'
+  norm: str = 'none'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array):
-    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
+    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
     mean = nn.Dense(self.latent_dim, name='mean')(h)
     log_var = nn.Dense(self.latent_dim, name='log_var')(h)
     return mean, log_var
@@ -89,10 +102,11 @@ class Decoder(nn.Module):
   hidden: Sequence[int]
   output_shape: Sequence[int]
   activation: str = 'relu'
+  norm: str = 'none'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, name='trunk')(*inputs)
+    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
     size = 1
     for d in self.output_shape:
       size *= d
