@@ -14,7 +14,13 @@ collapse.
   python -m experiments.train --config=configs/mnist_adgm.py \
       --workdir=workdirs/mnist_adgm [--config.data.idx_dir=PATH]
 
-Tiny twin for tests: --config=configs/mnist_adgm.py:tiny
+The `maaloe` variant takes the training settings of Maaloe et al.'s own
+SDGM code (alpha 50, no warm-up, clipping, weight prior, a step decay of
+the rate over 500k steps; `default_config.use_maaloe_code_settings`):
+
+  python -m experiments.train --config=configs/mnist_adgm.py:maaloe ...
+
+Tiny twins for tests: --config=configs/mnist_adgm.py:tiny (and :maaloe,tiny)
 """
 
 from m2vae_jax import default_config
@@ -23,4 +29,6 @@ from m2vae_jax import default_config
 def get_config(variant: str = ''):
   c = default_config.get_default_config()
   default_config.use_auxiliary(c, 'adgm')
-  return default_config.finish(c, variant)
+  if 'maaloe' in default_config.variants(variant):
+    default_config.use_maaloe_code_settings(c)
+  return default_config.finish(c, variant, handled=('maaloe',))

@@ -12,7 +12,13 @@ report 98.7%.
   python -m experiments.train --config=configs/mnist_sdgm.py \
       --workdir=workdirs/mnist_sdgm [--config.data.idx_dir=PATH]
 
-Tiny twin for tests: --config=configs/mnist_sdgm.py:tiny
+The `maaloe` variant takes the training settings of Maaloe et al.'s own
+SDGM code (alpha 50, no warm-up, clipping, weight prior, a step decay of
+the rate over 500k steps; `default_config.use_maaloe_code_settings`):
+
+  python -m experiments.train --config=configs/mnist_sdgm.py:maaloe ...
+
+Tiny twins for tests: --config=configs/mnist_sdgm.py:tiny (and :maaloe,tiny)
 """
 
 from m2vae_jax import default_config
@@ -21,4 +27,6 @@ from m2vae_jax import default_config
 def get_config(variant: str = ''):
   c = default_config.get_default_config()
   default_config.use_auxiliary(c, 'sdgm')
-  return default_config.finish(c, variant)
+  if 'maaloe' in default_config.variants(variant):
+    default_config.use_maaloe_code_settings(c)
+  return default_config.finish(c, variant, handled=('maaloe',))

@@ -56,10 +56,19 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.eval_batch_size = 1000
   c.learning_rate = 3e-4
   c.warmup_steps = 0               # linear learning-rate warm-up
-  c.lr_schedule = 'constant'       # 'constant' | 'cosine'
+  c.lr_schedule = 'constant'       # 'constant' | 'cosine' | 'step'
+  # 'step': the rate times lr_decay_factor every lr_decay_every_steps, but
+  # never below lr_min (Maaloe et al.'s code: x0.75 every 200 epochs).
+  c.lr_decay_every_steps = 0
+  c.lr_decay_factor = 0.75
+  c.lr_min = 0.0
   c.adam_b1 = 0.9
   c.adam_b2 = 0.999
   c.grad_clip_norm = 0.0           # 0 disables clipping
+  c.grad_clip_value = 0.0          # then each element to +-this (0: off)
+  # weight_decay * W added to each kernel's gradient before clipping and
+  # Adam: a N(0, 1) weight prior divided by N in Maaloe et al.'s code.
+  c.weight_decay = 0.0
   c.skip_nonfinite_steps = False   # True: skip a step with NaN/inf, go on
   # 'bfloat16': matmuls and convolutions in bfloat16 (mixed precision);
   # parameters, optimizer state and losses stay float32.
@@ -182,6 +191,29 @@ def use_auxiliary(c: ml_collections.ConfigDict, name: str) -> None:
   c.model.latent_dim = 100
   c.model.aux_dim = 100
   c.kl_warmup_steps = 2000
+
+
+def use_maaloe_code_settings(c: ml_collections.ConfigDict) -> None:
+  """The training settings of Maaloe et al.'s public SDGM code for MNIST
+  (larsmaaloee/auxiliary-deep-generative-models, run_mnist.py), where they
+  differ from ours: alpha = 0.1 N / N_labeled (N = 50,000 unlabeled images
+  here), no warm-up, the gradient clipped to global norm 5 and then to +-1
+  per element, a N(0, 1) prior on the weights divided by N, and the rate
+  times 0.75 every 200 epochs (500 steps each), not below 3e-5, for 1,000
+  epochs. Their initialization (N(0, 1e-3) for the Gaussian heads) is not
+  reproduced."""
+  unlabeled_images = 50000
+  steps_per_epoch = unlabeled_images // c.unlabeled_batch_size
+  c.alpha = 0.1 * unlabeled_images / c.data.num_labeled
+  c.kl_warmup_steps = 0
+  c.grad_clip_norm = 5.0
+  c.grad_clip_value = 1.0
+  c.weight_decay = 1.0 / unlabeled_images
+  c.lr_schedule = 'step'
+  c.lr_decay_every_steps = 200 * steps_per_epoch
+  c.lr_decay_factor = 0.75
+  c.lr_min = 3e-5
+  c.num_train_steps = 1000 * steps_per_epoch
 
 
 def variants(variant: str) -> list[str]:

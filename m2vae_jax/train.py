@@ -143,23 +143,58 @@ def create_model(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
   return MODELS[config.model.name](config, task)
 
 
-def create_optimizer(config: ml_collections.ConfigDict, num_train_steps: int
-                     ) -> optax.GradientTransformation:
-  """Adam (the paper's optimizer) with optional warm-up, cosine and clip."""
+def learning_rate(config: ml_collections.ConfigDict, num_train_steps: int):
+  """The rate (a float or an optax schedule of the step):
+
+  'constant' (after an optional linear warm-up), 'cosine' (warm-up, then a
+  cosine decay to 0 at num_train_steps) or 'step' (Maaloe et al.'s code:
+  the rate times lr_decay_factor every lr_decay_every_steps, never below
+  lr_min, after the warm-up).
+  """
   lr = config.learning_rate
   if config.lr_schedule == 'cosine':
-    lr = optax.warmup_cosine_decay_schedule(
+    return optax.warmup_cosine_decay_schedule(
         0.0, lr, max(config.warmup_steps, 1), max(num_train_steps, 1))
-  elif config.warmup_steps:
-    lr = optax.linear_schedule(0.0, lr, config.warmup_steps)
+  if config.lr_schedule == 'step':
+    decayed = optax.exponential_decay(
+        lr, config.lr_decay_every_steps, config.lr_decay_factor,
+        staircase=True, end_value=config.lr_min or None)
+    if not config.warmup_steps:
+      return decayed
+    warm = lambda step: jnp.minimum(1.0, step / config.warmup_steps)
+    return lambda step: warm(step) * decayed(step)
+  if config.warmup_steps:
+    return optax.linear_schedule(0.0, lr, config.warmup_steps)
+  return lr
+
+
+def _is_kernel(params):
+  """True for the weight matrices and conv kernels (not biases, norms)."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: str(getattr(path[-1], 'key', '')) == 'kernel', params)
+
+
+def create_optimizer(config: ml_collections.ConfigDict, num_train_steps: int
+                     ) -> optax.GradientTransformation:
+  """Adam (the paper's optimizer) with the schedule of `learning_rate`, and
+  in this order, as Maaloe et al.'s code does: weight_decay * W added to the
+  gradient of every kernel (their N(0, 1) weight prior divided by N), the
+  gradient clipped to a global norm, then each element to +-grad_clip_value.
+  """
+  lr = learning_rate(config, num_train_steps)
   adam = lambda rate: optax.adam(rate, b1=config.adam_b1, b2=config.adam_b2)
   if config.model.name == 'm1m2':
     opt = _phased_adam(adam, lr, config.model.m1_steps)
   else:
     opt = adam(lr)
+  before = []
+  if config.weight_decay > 0:
+    before.append(optax.add_decayed_weights(config.weight_decay, _is_kernel))
   if config.grad_clip_norm > 0:
-    return optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
-  return opt
+    before.append(optax.clip_by_global_norm(config.grad_clip_norm))
+  if config.grad_clip_value > 0:
+    before.append(optax.clip(config.grad_clip_value))
+  return optax.chain(*before, opt) if before else opt
 
 
 def _phased_adam(adam, lr, m1_steps: int) -> optax.GradientTransformation:
@@ -505,7 +540,7 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
       'objective': OBJECTIVES, 'estimator': losses.ESTIMATORS,
       'target': losses.TARGETS, 'kl': losses.KL_MODES,
       'entropy': losses.ENTROPY_MODES, 'model.name': tuple(MODELS),
-      'lr_schedule': ('constant', 'cosine'),
+      'lr_schedule': ('constant', 'cosine', 'step'),
       'compute_dtype': ('float32', 'bfloat16'),
       'bound': losses.BOUNDS, 'likelihood': losses.LIKELIHOODS,
       'model.norm': normalization.NORMS,
@@ -518,6 +553,9 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.num_train_steps < 0 and config.num_epochs <= 0:
     raise ConfigError('num_train_steps=-1 needs num_epochs > 0, got '
                       f'{config.num_epochs}')
+  if config.lr_schedule == 'step' and config.lr_decay_every_steps <= 0:
+    raise ConfigError('lr_schedule=step needs lr_decay_every_steps > 0, got '
+                      f'{config.lr_decay_every_steps}')
   if config.num_samples < 1:
     raise ConfigError(f'num_samples={config.num_samples} must be >= 1')
   sharding.check_batch_size('batch_size', config.batch_size, mesh)

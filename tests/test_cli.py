@@ -61,6 +61,8 @@ def bad_idx_fixture(tmp_path):
     ({'estimator': 'reinforce'}, "estimator='reinforce' is not one of"),
     ({'model.name': 'resnet'}, "model.name='resnet' is not one of"),
     ({'model.norm': 'batch'}, "model.norm='batch' is not one of"),
+    ({'lr_schedule': 'step'},
+     'lr_schedule=step needs lr_decay_every_steps > 0, got 0'),
 ])
 def test_bad_settings_stop_before_training(overrides, message, idx_dir,
                                            tfds_dir, tmp_path):

@@ -211,6 +211,19 @@ def test_other_model_configs_train(config, tmp_path, name):
   assert np.isfinite(last['train_unlabeled_loss'])
 
 
+@pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm'])
+def test_maaloe_code_settings_train(idx_dir, tfds_dir, tmp_path, name):
+  c = load_config(name, 'maaloe,tiny', **{'data.idx_dir': idx_dir,
+                                           'data.tfds_data_dir': tfds_dir})
+  # Set for the full config (100 labels, batches of 100), before 'tiny'.
+  assert (c.alpha, c.kl_warmup_steps, c.lr_schedule) == (50.0, 0, 'step')
+  assert (c.lr_decay_every_steps, c.weight_decay) == (100_000, 2e-5)
+  full = load_config(name, 'maaloe')
+  assert full.num_train_steps == 500_000
+  result = train.train_and_evaluate(c, str(tmp_path / name))
+  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+
+
 def test_m1m2_trains_m1_first_then_only_m2(config, tmp_path):
   trainer = train.Trainer(config('mnist_m1m2'), str(tmp_path / 'm1m2'))
   m1_steps = trainer.config.model.m1_steps
