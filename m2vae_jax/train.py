@@ -569,15 +569,22 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
 
 
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
-  """Refuses to resume a workdir made with a different experiment."""
+  """Refuses to resume a workdir made with a different experiment.
+
+  A field the saved config lacks was added to the library after the run
+  began; it counts as its default, which by design keeps the earlier
+  behaviour, so old workdirs still resume.
+  """
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return
   with open(path, encoding='utf-8') as f:
     saved = json.load(f)
-  current = json.loads(config.to_json_best_effort())
-  old, new = (default_config.flatten(ml_collections.ConfigDict(c))
-              for c in (saved, current))
+  flat = lambda c: default_config.flatten(ml_collections.ConfigDict(
+      json.loads(c.to_json_best_effort())))
+  new = flat(config)
+  old = {**flat(default_config.get_default_config()),
+         **default_config.flatten(ml_collections.ConfigDict(saved))}
   changed = default_config.changed_fields(old, new)
   if changed:
     diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'

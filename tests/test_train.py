@@ -88,6 +88,22 @@ def test_resume_refuses_a_different_experiment(config, tmp_path):
     train.train_and_evaluate(config(alpha=3.0), workdir)
 
 
+def test_resume_takes_fields_added_since_the_run_as_their_defaults(
+    config, tmp_path):
+  workdir = tmp_path / 'w'
+  train.train_and_evaluate(config(num_train_steps=2), str(workdir))
+  saved = json.loads((workdir / 'config.json').read_text())
+  del saved['weight_decay']  # As if saved before the field existed.
+  (workdir / 'config.json').write_text(json.dumps(saved))
+  assert train.train_and_evaluate(config(num_train_steps=4),
+                                  str(workdir))['step'] == 4
+  saved = json.loads((workdir / 'config.json').read_text())
+  del saved['weight_decay']
+  (workdir / 'config.json').write_text(json.dumps(saved))
+  with pytest.raises(ConfigError, match='weight_decay: 0.0 -> 0.5'):
+    train.train_and_evaluate(config(weight_decay=0.5), str(workdir))
+
+
 def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
   assert jax.device_count() == NUM_DEVICES
   c = config()
