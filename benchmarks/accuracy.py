@@ -86,6 +86,27 @@ SUITES = {
         Run('ADGM alpha 50', 'configs/mnist_adgm.py',
             ('alpha=50', 'num_train_steps=12000', 'eval_every_steps=4000')),
     ),
+    # A later look at SDGM's optimisation (alpha 100, the better alpha
+    # above): a larger rate, layer norm in every MLP, and every setting of
+    # Maaloe et al.'s code at once (the `maaloe` variant). No commas in the
+    # names: --only splits on them.
+    'sdgm_optimisation': (
+        Run('SDGM a100 lr 1e-3', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'learning_rate=1e-3', 'num_train_steps=30000',
+             'eval_every_steps=4000')),
+        Run('SDGM a100 lr 1e-3 eval 5k', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'learning_rate=1e-3', 'num_train_steps=30000',
+             'eval_every_steps=5000')),
+        Run('SDGM a100 lr 2e-3', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'learning_rate=2e-3', 'num_train_steps=12000',
+             'eval_every_steps=4000')),
+        Run('SDGM a100 layer norm', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'model.norm=layer', 'num_train_steps=4000',
+             'eval_every_steps=4000')),
+        Run('SDGM maaloe settings',
+            'configs/mnist_sdgm.py:maaloe',
+            ('num_train_steps=12000', 'eval_every_steps=4000')),
+    ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
         Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),

@@ -29,6 +29,7 @@ def test_every_suite_run_names_a_config_file_that_exists():
       with open(path, encoding='utf-8'):
         pass
       assert all('=' in kv for kv in run.overrides), run
+      assert ',' not in run.name, f'--only cannot name {run.name!r}'
 
 
 
