@@ -91,15 +91,18 @@ def test_resume_refuses_a_different_experiment(config, tmp_path):
 def test_resume_takes_fields_added_since_the_run_as_their_defaults(
     config, tmp_path):
   workdir = tmp_path / 'w'
+  saved_config = workdir / 'config.json'
+
+  def forget_weight_decay():  # As if saved before the field existed.
+    saved = json.loads(saved_config.read_text())
+    del saved['weight_decay']
+    saved_config.write_text(json.dumps(saved))
+
   train.train_and_evaluate(config(num_train_steps=2), str(workdir))
-  saved = json.loads((workdir / 'config.json').read_text())
-  del saved['weight_decay']  # As if saved before the field existed.
-  (workdir / 'config.json').write_text(json.dumps(saved))
+  forget_weight_decay()
   assert train.train_and_evaluate(config(num_train_steps=4),
                                   str(workdir))['step'] == 4
-  saved = json.loads((workdir / 'config.json').read_text())
-  del saved['weight_decay']
-  (workdir / 'config.json').write_text(json.dumps(saved))
+  forget_weight_decay()  # The resumed run saved the field again.
   with pytest.raises(ConfigError, match='weight_decay: 0.0 -> 0.5'):
     train.train_and_evaluate(config(weight_decay=0.5), str(workdir))
 
