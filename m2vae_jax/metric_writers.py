@@ -2,6 +2,11 @@
 
 TensorBoard event files are written with the `tensorboard` package's own
 writer, so the trainer never imports TensorFlow.
+
+A resumed run recomputes the steps after its checkpoint, so both writers
+take the step it resumes from and drop what a killed run logged after it:
+the JSONL file is rewritten without those records, and TensorBoard gets a
+SessionLog START event, on which it discards the events at later steps.
 """
 
 import io
@@ -44,10 +49,35 @@ class NullWriter:
     pass
 
 
-class JsonlWriter:
-  """One JSON object per line: {"step": ..., "time": ..., name: value}."""
+def _records_up_to(path: str, last_step: int) -> list[str]:
+  """The lines of a JSONL metrics file whose step is <= last_step; a line
+  cut short by a kill is dropped."""
+  kept = []
+  with open(path, encoding='utf-8') as f:
+    for line in f:
+      try:
+        step = json.loads(line)['step']
+      except (json.JSONDecodeError, KeyError, TypeError):
+        continue
+      if step <= last_step:
+        kept.append(line if line.endswith('\n') else line + '\n')
+  return kept
 
-  def __init__(self, path: str):
+
+class JsonlWriter:
+  """One JSON object per line: {"step": ..., "time": ..., name: value}.
+
+  Records after `start_step` already in the file (from a run killed after
+  its last checkpoint) are removed first.
+  """
+
+  def __init__(self, path: str, start_step: int = 0):
+    if os.path.exists(path):
+      kept = _records_up_to(path, start_step)
+      tmp = f'{path}.tmp'
+      with open(tmp, 'w', encoding='utf-8') as f:
+        f.writelines(kept)
+      os.replace(tmp, path)
     self._file = open(path, 'a', encoding='utf-8')  # noqa: SIM115
 
   def write_scalars(self, step, scalars):
@@ -78,15 +108,20 @@ def _png_bytes(image: np.ndarray) -> bytes:
 
 
 class TensorBoardWriter:
-  """Scalars and images as TensorBoard summaries."""
+  """Scalars and images as TensorBoard summaries. Starts with a SessionLog
+  START event at start_step + 1: TensorBoard then purges the events of a
+  killed earlier run from that step on."""
 
-  def __init__(self, logdir: str):
+  def __init__(self, logdir: str, start_step: int = 0):
     # pylint: disable=g-import-not-at-top
     from tensorboard.compat.proto import event_pb2
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._event_pb2, self._summary_pb2 = event_pb2, summary_pb2
     self._writer = EventFileWriter(logdir)
+    self._writer.add_event(event_pb2.Event(
+        wall_time=time.time(), step=int(start_step) + 1,
+        session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
 
   def _write(self, step, values):
     summary = self._summary_pb2.Summary(value=values)
@@ -139,11 +174,13 @@ class MultiWriter:
       w.close()
 
 
-def create_default_writer(workdir: str, *, is_main: bool) -> MetricWriter:
-  """JSONL (workdir/metrics.jsonl) plus TensorBoard (workdir/tb/)."""
+def create_default_writer(workdir: str, *, is_main: bool,
+                          start_step: int = 0) -> MetricWriter:
+  """JSONL (workdir/metrics.jsonl) plus TensorBoard (workdir/tb/), for a run
+  that starts (or resumes) at start_step."""
   if not is_main:
     return NullWriter()
   return MultiWriter([
-      JsonlWriter(os.path.join(workdir, 'metrics.jsonl')),
-      TensorBoardWriter(os.path.join(workdir, 'tb')),
+      JsonlWriter(os.path.join(workdir, 'metrics.jsonl'), start_step),
+      TensorBoardWriter(os.path.join(workdir, 'tb'), start_step),
   ])

@@ -830,7 +830,8 @@ class Trainer:
       logging.info('Resuming from the checkpoint at step %d in %s.', start,
                    workdir)
     last_saved = start if restored is not None else None
-    writer = metric_writers.create_default_writer(workdir, is_main=is_main)
+    writer = metric_writers.create_default_writer(workdir, is_main=is_main,
+                                                  start_step=start)
     prefetch = pipeline.Prefetcher(self._host_batches, depth=c.data.prefetch)
     history, pending = [], None
     t_last, step_last = time.perf_counter(), start

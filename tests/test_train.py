@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from m2vae_jax import checkpointing
+from m2vae_jax import metric_writers
 from m2vae_jax import sharding
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
@@ -79,6 +80,32 @@ def test_rerun_resumes_and_matches_an_uninterrupted_run(config, tmp_path):
   assert steps == [2, 4, 6]  # The second run started at step 4.
   # Running the finished experiment again changes nothing.
   assert train.train_and_evaluate(config(), workdir) == straight
+
+
+def test_resume_drops_what_a_killed_run_logged_after_its_checkpoint(
+    config, tmp_path):
+  from tensorboard.backend.event_processing import event_accumulator  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'killed')
+  train.train_and_evaluate(config(num_train_steps=4), workdir)
+  # A run killed after logging step 6 but before checkpointing it leaves
+  # step 6 in both logs (the last JSONL line half written).
+  stale = metric_writers.TensorBoardWriter(os.path.join(workdir, 'tb'), 4)
+  stale.write_scalars(6, {'train_loss': -123.0})
+  stale.close()
+  with open(os.path.join(workdir, 'metrics.jsonl'), 'a',
+            encoding='utf-8') as f:
+    f.write(json.dumps({'step': 6, 'train_loss': -123.0}) + '\n')
+    f.write('{"step": 7, "train_lo')
+  train.train_and_evaluate(config(), workdir)
+  records = _read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
+  losses = {r['step']: r['train_loss'] for r in records if 'train_loss' in r}
+  assert [r['step'] for r in records if 'train_loss' in r] == [2, 4, 6]
+  assert losses[6] != -123.0
+  tb = event_accumulator.EventAccumulator(os.path.join(workdir, 'tb'))
+  tb.Reload()
+  events = tb.Scalars('train_loss')
+  assert [e.step for e in events] == [2, 4, 6]
+  assert events[-1].value == pytest.approx(losses[6])
 
 
 def test_resume_refuses_a_different_experiment(config, tmp_path):
