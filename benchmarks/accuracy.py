@@ -103,9 +103,16 @@ SUITES = {
         Run('SDGM a100 layer norm', 'configs/mnist_sdgm.py',
             ('alpha=100', 'model.norm=layer', 'num_train_steps=4000',
              'eval_every_steps=4000')),
+        # Measured before the variant took their initial weights too.
         Run('SDGM maaloe settings',
             'configs/mnist_sdgm.py:maaloe',
-            ('num_train_steps=12000', 'eval_every_steps=4000')),
+            ('model.weight_init=lecun', 'num_train_steps=12000',
+             'eval_every_steps=4000')),
+        # Their initial weights alone (Glorot, N(0, 1e-3^2) Gaussian heads),
+        # evaluated every 1k steps to line up with both baselines' grids.
+        Run('SDGM a100 maaloe init', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'model.weight_init=maaloe', 'num_train_steps=20000',
+             'eval_every_steps=1000')),
     ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (

@@ -87,6 +87,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   # Per-example normalization before each hidden activation, in the MLPs
   # and in DeepLab: 'none' (the paper) | 'layer' | 'group'.
   c.model.norm = 'none'
+  # Initial weights of the MLPs (`mlp.WEIGHT_INITS`): 'lecun' (Flax's default) |
+  # 'maaloe' (Maaloe et al.'s code: Glorot, N(0, 1e-3^2) Gaussian heads).
+  c.model.weight_init = 'lecun'
   # DeepLabv3+ / MobileNetV2 (segmentation, model.name = 'deeplab').
   c.model.width_multiplier = 1.0
   c.model.output_stride = 16
@@ -200,8 +203,7 @@ def use_maaloe_code_settings(c: ml_collections.ConfigDict) -> None:
   here), no warm-up, the gradient clipped to global norm 5 and then to +-1
   per element, a N(0, 1) prior on the weights divided by N, and the rate
   times 0.75 every 200 epochs (500 steps each), not below 3e-5, for 1,000
-  epochs. Their initialization (N(0, 1e-3) for the Gaussian heads) is not
-  reproduced."""
+  epochs, and their initial weights (`model.weight_init='maaloe'`)."""
   unlabeled_images = 50000
   steps_per_epoch = unlabeled_images // c.unlabeled_batch_size
   c.alpha = 0.1 * unlabeled_images / c.data.num_labeled
@@ -214,6 +216,7 @@ def use_maaloe_code_settings(c: ml_collections.ConfigDict) -> None:
   c.lr_decay_factor = 0.75
   c.lr_min = 3e-5
   c.num_train_steps = 1000 * steps_per_epoch
+  c.model.weight_init = 'maaloe'
 
 
 def variants(variant: str) -> list[str]:

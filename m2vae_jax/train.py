@@ -79,11 +79,12 @@ class Task:
 
 def _mlp_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
   cfg = config.model
-  hidden, act, norm = tuple(cfg.hidden), cfg.activation, cfg.norm
+  hidden, act = tuple(cfg.hidden), cfg.activation
+  norm, init = cfg.norm, cfg.weight_init
   return m2_lib.M2(
-      classifier=mlp.Classifier(hidden, task.num_classes, act, norm),
-      encoder=mlp.Encoder(hidden, cfg.latent_dim, act, norm),
-      decoder=mlp.Decoder(hidden, task.image_shape, act, norm))
+      classifier=mlp.Classifier(hidden, task.num_classes, act, norm, init),
+      encoder=mlp.Encoder(hidden, cfg.latent_dim, act, norm, init),
+      decoder=mlp.Decoder(hidden, task.image_shape, act, norm, init))
 
 
 def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
@@ -109,7 +110,7 @@ def _auxiliary(skip: bool):
         hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
         aux_dim=cfg.aux_dim, num_classes=task.num_classes,
         image_shape=task.image_shape, activation=cfg.activation,
-        norm=cfg.norm, skip=skip)
+        norm=cfg.norm, weight_init=cfg.weight_init, skip=skip)
   return build
 
 
@@ -119,7 +120,7 @@ def _m1m2(config: ml_collections.ConfigDict, task: Task) -> nn.Module:
                    hidden=tuple(cfg.hidden), latent_dim=cfg.latent_dim,
                    num_classes=task.num_classes,
                    image_shape=task.image_shape, activation=cfg.activation,
-                   norm=cfg.norm)
+                   norm=cfg.norm, weight_init=cfg.weight_init)
 
 
 MODELS: dict[str, Callable[[ml_collections.ConfigDict, Task], nn.Module]] = {
@@ -544,12 +545,17 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
       'compute_dtype': ('float32', 'bfloat16'),
       'bound': losses.BOUNDS, 'likelihood': losses.LIKELIHOODS,
       'model.norm': normalization.NORMS,
+      'model.weight_init': mlp.WEIGHT_INITS,
   }
   flat = default_config.flatten(config)
   for name, allowed in choices.items():
     if flat[name] not in allowed:
       raise ConfigError(f'{name}={flat[name]!r} is not one of '
                         f'{", ".join(map(repr, allowed))}')
+  if config.model.name == 'deeplab' and config.model.weight_init != 'lecun':
+    raise ConfigError(f'model.weight_init={config.model.weight_init!r} '
+                      'applies to the MLP models only; DeepLab keeps its '
+                      "own initialization (use model.weight_init='lecun')")
   if config.num_train_steps < 0 and config.num_epochs <= 0:
     raise ConfigError('num_train_steps=-1 needs num_epochs > 0, got '
                       f'{config.num_epochs}')

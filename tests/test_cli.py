@@ -61,6 +61,8 @@ def bad_idx_fixture(tmp_path):
     ({'estimator': 'reinforce'}, "estimator='reinforce' is not one of"),
     ({'model.name': 'resnet'}, "model.name='resnet' is not one of"),
     ({'model.norm': 'batch'}, "model.norm='batch' is not one of"),
+    ({'model.weight_init': 'glorot'},
+     "model.weight_init='glorot' is not one of"),
     ({'lr_schedule': 'step'},
      'lr_schedule=step needs lr_decay_every_steps > 0, got 0'),
 ])
@@ -73,6 +75,18 @@ def test_bad_settings_stop_before_training(overrides, message, idx_dir,
     train.train_and_evaluate(load_config('mnist_m2', **overrides),
                              str(workdir))
   assert '\n' not in str(e.value)
+  assert not workdir.exists()
+
+
+def test_mlp_only_setting_is_refused_for_deeplab(idx_dir, tfds_dir,
+                                                  tmp_path):
+  config = load_config('digit_scenes_m2', **{
+      'data.idx_dir': idx_dir, 'data.tfds_data_dir': tfds_dir,
+      'model.weight_init': 'maaloe'})
+  workdir = tmp_path / 'w'
+  with pytest.raises(UserError, match="model.weight_init='maaloe' applies "
+                     'to the MLP models only'):
+    train.train_and_evaluate(config, str(workdir))
   assert not workdir.exists()
 
 

@@ -1,4 +1,5 @@
-"""The MNIST MLPs: the split first layer and the per-example norms."""
+"""The MNIST MLPs: the split first layer, the per-example norms and the
+initial weights."""
 
 import jax
 import jax.numpy as jnp
@@ -69,3 +70,62 @@ def test_unknown_norm_is_refused():
   x, y = _inputs()
   with pytest.raises(ConfigError, match="norm must be one of"):
     _trunk_output('batch', x, y)
+
+
+def _encoder_params(weight_init, hidden=(64, 48), latent=32):
+  x, y = _inputs(batch=8)
+  encoder = mlp.Encoder(hidden, latent, 'relu', 'none', weight_init)
+  params = encoder.init(jax.random.key(1), x, y)
+  return encoder, params, (x, y)
+
+
+def test_maaloe_init_matches_their_glorot_and_small_gaussian_heads():
+  _, params, _ = _encoder_params('maaloe', hidden=(400, 300), latent=200)
+  p = params['params']
+  # Lasagne's GlorotNormal(gain): std = gain * sqrt(2 / (fan_in + fan_out)),
+  # with gain sqrt(2) before a ReLU. Input 0 is x, 30 values per example.
+  expected = {
+      ('trunk', 'input_0'): np.sqrt(2.0) * np.sqrt(2.0 / (30 + 400)),
+      ('trunk', 'hidden_1'): np.sqrt(2.0) * np.sqrt(2.0 / (400 + 300)),
+      ('mean',): 1e-3,
+      ('log_var',): 1e-3,
+  }
+  for path, std in expected.items():
+    layer = p
+    for name in path:
+      layer = layer[name]
+    assert float(layer['kernel'].std()) == pytest.approx(std, rel=0.1), path
+    assert float(jnp.abs(layer['bias']).max()) < 5e-3, path
+
+
+def test_maaloe_init_starts_every_gaussian_near_the_standard_normal():
+  encoder, params, inputs = _encoder_params('maaloe')
+  mean, log_var = encoder.apply(params, *inputs)
+  assert float(jnp.abs(mean).max()) < 0.05
+  assert float(jnp.abs(log_var).max()) < 0.05
+  # Flax's default (LeCun-normal heads) starts far from it.
+  encoder, params, inputs = _encoder_params('lecun')
+  mean, _ = encoder.apply(params, *inputs)
+  assert float(jnp.abs(mean).max()) > 0.5
+
+
+def test_maaloe_init_gives_linear_outputs_glorot_without_the_relu_gain():
+  classifier = mlp.Classifier((64, 48), 10, 'relu', 'none', 'maaloe')
+  x, y = _inputs()
+  p = classifier.init(jax.random.key(2), x, y)['params']
+  std = np.sqrt(2.0 / (48 + 10))
+  assert float(p['logits']['kernel'].std()) == pytest.approx(std, rel=0.15)
+
+
+def test_lecun_init_is_flax_default():
+  _, params, _ = _encoder_params('lecun', hidden=(400, 300), latent=200)
+  p = params['params']
+  # LeCun normal: std = 1 / sqrt(fan_in) (a truncated normal, rescaled).
+  std = 1.0 / np.sqrt(300)
+  assert float(p['mean']['kernel'].std()) == pytest.approx(std, rel=0.05)
+  assert float(jnp.abs(p['mean']['bias']).max()) == 0.0
+
+
+def test_unknown_weight_init_is_refused():
+  with pytest.raises(ConfigError, match="weight_init must be one of"):
+    _encoder_params('glorot')

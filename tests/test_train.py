@@ -233,6 +233,7 @@ def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
     {'likelihood': 'continuous_bernoulli', 'data.binarize': False},
     {'estimator': 'straight_through', 'entropy': 'sample', 'kl': 'sample'},
     {'model.norm': 'layer'},
+    {'model.weight_init': 'maaloe'},
 ])
 def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   trainer = train.Trainer(config(**overrides), str(tmp_path / 'v'))
@@ -264,6 +265,7 @@ def test_maaloe_code_settings_train(idx_dir, tfds_dir, tmp_path, name):
   # Set for the full config (100 labels, batches of 100), before 'tiny'.
   assert (c.alpha, c.kl_warmup_steps, c.lr_schedule) == (50.0, 0, 'step')
   assert (c.lr_decay_every_steps, c.weight_decay) == (100_000, 2e-5)
+  assert c.model.weight_init == 'maaloe'
   full = load_config(name, 'maaloe')
   assert full.num_train_steps == 500_000
   result = train.train_and_evaluate(c, str(tmp_path / name))

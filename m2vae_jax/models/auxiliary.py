@@ -20,7 +20,7 @@ from m2vae_jax.models import mlp
 
 class AuxiliaryModel(nn.Module):
   """ADGM (skip=False) or SDGM (skip=True) with MLPs of `hidden` units
-  (`norm`: see `mlp`)."""
+  (`norm`, `weight_init`: see `mlp`)."""
 
   hidden: Sequence[int]
   latent_dim: int
@@ -29,17 +29,19 @@ class AuxiliaryModel(nn.Module):
   image_shape: Sequence[int]
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
   skip: bool = False
 
   auxiliary = True  # Tells the trainer to use the auxiliary bounds.
 
   def setup(self):
-    h, act, norm = tuple(self.hidden), self.activation, self.norm
-    self.q_a = mlp.Encoder(h, self.aux_dim, act, norm)
-    self.q_y = mlp.Classifier(h, self.num_classes, act, norm)
-    self.q_z = mlp.Encoder(h, self.latent_dim, act, norm)
-    self.p_a = mlp.Encoder(h, self.aux_dim, act, norm)
-    self.p_x = mlp.Decoder(h, tuple(self.image_shape), act, norm)
+    h, act = tuple(self.hidden), self.activation
+    norm, init = self.norm, self.weight_init
+    self.q_a = mlp.Encoder(h, self.aux_dim, act, norm, init)
+    self.q_y = mlp.Classifier(h, self.num_classes, act, norm, init)
+    self.q_z = mlp.Encoder(h, self.latent_dim, act, norm, init)
+    self.p_a = mlp.Encoder(h, self.aux_dim, act, norm, init)
+    self.p_x = mlp.Decoder(h, tuple(self.image_shape), act, norm, init)
 
   def infer_a(self, x: jax.Array):
     """q(a|x) -> (mean, log_var) [batch, aux_dim]."""

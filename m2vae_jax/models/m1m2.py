@@ -26,15 +26,17 @@ class M1M2(nn.Module):
   image_shape: Sequence[int]
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
 
   def setup(self):
-    act, norm = self.activation, self.norm
+    act, norm, init = self.activation, self.norm, self.weight_init
     m1_hidden, hidden = tuple(self.m1_hidden), tuple(self.hidden)
-    self.m1_enc = mlp.Encoder(m1_hidden, self.m1_latent, act, norm)
-    self.m1_dec = mlp.Decoder(m1_hidden, tuple(self.image_shape), act, norm)
-    self.m2_cls = mlp.Classifier(hidden, self.num_classes, act, norm)
-    self.m2_enc = mlp.Encoder(hidden, self.latent_dim, act, norm)
-    self.m2_dec = mlp.Encoder(hidden, self.m1_latent, act, norm)
+    self.m1_enc = mlp.Encoder(m1_hidden, self.m1_latent, act, norm, init)
+    self.m1_dec = mlp.Decoder(m1_hidden, tuple(self.image_shape), act, norm,
+                              init)
+    self.m2_cls = mlp.Classifier(hidden, self.num_classes, act, norm, init)
+    self.m2_enc = mlp.Encoder(hidden, self.latent_dim, act, norm, init)
+    self.m2_dec = mlp.Encoder(hidden, self.m1_latent, act, norm, init)
 
   def m1_encode(self, x: jax.Array):
     """q(z1|x) -> (mean, log_var) [batch, m1_latent]."""

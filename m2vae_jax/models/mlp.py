@@ -8,15 +8,23 @@ p(x|y,z): Decoder(y, z) -> Bernoulli logits [batch, *image_shape]
 `norm` puts a per-example normalization ('layer' or 'group', see
 `normalization.Norm`) between each hidden layer and its activation; the
 paper's networks have none.
+
+`weight_init` picks the initial weights (`WEIGHT_INITS`): 'lecun' is Flax's
+default (LeCun-normal kernels, zero biases); 'maaloe' is that of Maaloe et
+al.'s (2016) SDGM code: Glorot-normal kernels (with the ReLU gain sqrt(2) in the
+hidden layers), N(0, 1e-3^2) biases, and N(0, 1e-3^2) kernels in the
+Gaussian heads, so that every q and p starts near N(0, 1).
 """
 
 from collections.abc import Callable
 from collections.abc import Sequence
+import functools
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from m2vae_jax.errors import ConfigError
 from m2vae_jax.models.normalization import Norm
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -27,6 +35,33 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'tanh': jnp.tanh,
     'swish': nn.swish,
 }
+
+
+WEIGHT_INITS = ('lecun', 'maaloe')
+_MAALOE_STD = 1e-3
+# Activations that get Glorot's ReLU gain in Maaloe et al.'s code.
+_RELU_LIKE = ('relu', 'softplus')
+
+
+def dense(features: int, init: str, role: str, activation: str = 'relu',
+          use_bias: bool = True, name: str | None = None) -> nn.Dense:
+  """A Dense layer initialized per `init` for its role in the network:
+  'hidden' (followed by `activation`), 'logits' (a linear output) or
+  'gaussian' (a mean or log-variance head)."""
+  if init == 'lecun':
+    return nn.Dense(features, use_bias=use_bias, name=name)
+  if init != 'maaloe':
+    raise ConfigError(f'weight_init must be one of {WEIGHT_INITS}, got '
+                      f'{init!r}')
+  small = nn.initializers.normal(_MAALOE_STD)
+  if role == 'gaussian':
+    kernel = small
+  else:
+    # Lasagne's GlorotNormal(gain): std = gain * sqrt(2 / (fan_in + fan_out)).
+    gain2 = 2.0 if role == 'hidden' and activation in _RELU_LIKE else 1.0
+    kernel = nn.initializers.variance_scaling(gain2, 'fan_avg', 'normal')
+  return nn.Dense(features, use_bias=use_bias, kernel_init=kernel,
+                  bias_init=small, name=name)
 
 
 def _flatten(x: jax.Array) -> jax.Array:
@@ -46,18 +81,21 @@ class Trunk(nn.Module):
   hidden: Sequence[int]
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
     act = ACTIVATIONS[self.activation]
+    layer = functools.partial(dense, init=self.weight_init, role='hidden',
+                              activation=self.activation)
     # A norm's own shift makes a bias before it redundant.
     bias = self.norm == 'none'
-    h = sum(nn.Dense(self.hidden[0], use_bias=bias and i == 0,
-                     name=f'input_{i}')(_flatten(x))
+    h = sum(layer(self.hidden[0], use_bias=bias and i == 0,
+                  name=f'input_{i}')(_flatten(x))
             for i, x in enumerate(inputs))
     h = act(Norm(self.norm, name='norm_0')(h))
     for i, width in enumerate(self.hidden[1:]):
-      h = nn.Dense(width, use_bias=bias, name=f'hidden_{i + 1}')(h)
+      h = layer(width, use_bias=bias, name=f'hidden_{i + 1}')(h)
       h = act(Norm(self.norm, name=f'norm_{i + 1}')(h))
     return h
 
@@ -70,11 +108,14 @@ class Classifier(nn.Module):
   num_classes: int
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
-    return nn.Dense(self.num_classes, name='logits')(h)
+    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
+              name='trunk')(*inputs)
+    return dense(self.num_classes, self.weight_init, 'logits',
+                 name='logits')(h)
 
 
 class Encoder(nn.Module):
@@ -86,12 +127,16 @@ class Encoder(nn.Module):
   latent_dim: int
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array):
-    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
-    mean = nn.Dense(self.latent_dim, name='mean')(h)
-    log_var = nn.Dense(self.latent_dim, name='log_var')(h)
+    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
+              name='trunk')(*inputs)
+    mean = dense(self.latent_dim, self.weight_init, 'gaussian',
+                 name='mean')(h)
+    log_var = dense(self.latent_dim, self.weight_init, 'gaussian',
+                    name='log_var')(h)
     return mean, log_var
 
 
@@ -103,12 +148,14 @@ class Decoder(nn.Module):
   output_shape: Sequence[int]
   activation: str = 'relu'
   norm: str = 'none'
+  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, self.norm, name='trunk')(*inputs)
+    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
+              name='trunk')(*inputs)
     size = 1
     for d in self.output_shape:
       size *= d
-    logits = nn.Dense(size, name='logits')(h)
+    logits = dense(size, self.weight_init, 'logits', name='logits')(h)
     return logits.reshape((h.shape[0], *self.output_shape))
