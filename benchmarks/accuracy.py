@@ -113,6 +113,11 @@ SUITES = {
         Run('SDGM a100 maaloe init', 'configs/mnist_sdgm.py',
             ('alpha=100', 'model.weight_init=maaloe', 'num_train_steps=20000',
              'eval_every_steps=1000')),
+        # A moving average of the parameters; each evaluation reports it and
+        # the raw iterate (raw_accuracy), a paired comparison in one run.
+        Run('SDGM a100 ema 0.999', 'configs/mnist_sdgm.py',
+            ('alpha=100', 'ema_decay=0.999', 'num_train_steps=20000',
+             'eval_every_steps=2500')),
     ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
@@ -154,17 +159,19 @@ def _workdir(run: Run, seed: int) -> str:
                       f'seed{seed}')
 
 
-def learning_curve(path: str) -> dict[int, float]:
+def learning_curve(path: str, raw: bool = False) -> dict[int, float]:
   """Step -> eval accuracy (or mIoU) from a run's metrics.jsonl (`path` is
   the file or its workdir); the last record wins where a resumed run
-  evaluated a step again."""
+  evaluated a step again. raw=True reads the raw iterate's figures of a run
+  that evaluated a moving average (ema_decay > 0)."""
   if os.path.isdir(path):
     path = os.path.join(path, 'metrics.jsonl')
+  prefix = 'eval_raw_' if raw else 'eval_'
   curve = {}
   with open(path, encoding='utf-8') as f:
     for line in f:
       record = json.loads(line)
-      for key in ('eval_accuracy', 'eval_miou'):
+      for key in (f'{prefix}accuracy', f'{prefix}miou'):
         if key in record:
           curve[record['step']] = record[key]
   return dict(sorted(curve.items()))

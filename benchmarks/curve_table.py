@@ -15,6 +15,8 @@ from absl import flags
 from benchmarks import accuracy
 
 _STEPS = flags.DEFINE_list('steps', [], 'Steps to show (default: all).')
+_RAW = flags.DEFINE_bool('raw', False, 'For runs that evaluated a moving '
+                         'average (ema_decay > 0): show their raw iterate.')
 
 
 def run_name(path: str) -> str:
@@ -53,7 +55,8 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError('name one or more metrics.jsonl files or workdirs')
-  curves = {run_name(p): accuracy.learning_curve(p) for p in paths}
+  curves = {run_name(p): accuracy.learning_curve(p, raw=_RAW.value)
+            for p in paths}
   steps = ([int(s) for s in _STEPS.value] if _STEPS.value
            else sorted({s for c in curves.values() for s in c}))
   print(curve_table(curves, steps))

@@ -69,6 +69,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   # weight_decay * W added to each kernel's gradient before clipping and
   # Adam: a N(0, 1) weight prior divided by N in Maaloe et al.'s code.
   c.weight_decay = 0.0
+  # Evaluate a moving average of the parameters, with this decay (0: off;
+  # e.g. 0.999). eval.json then also holds the raw iterate's raw_accuracy.
+  c.ema_decay = 0.0
   c.skip_nonfinite_steps = False   # True: skip a step with NaN/inf, go on
   # 'bfloat16': matmuls and convolutions in bfloat16 (mixed precision);
   # parameters, optimizer state and losses stay float32.

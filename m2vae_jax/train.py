@@ -31,6 +31,7 @@ import optax
 
 from m2vae_jax import checkpointing
 from m2vae_jax import default_config
+from m2vae_jax import ema as ema_lib
 from m2vae_jax import losses
 from m2vae_jax import metric_writers
 from m2vae_jax import metrics as metrics_lib
@@ -61,6 +62,14 @@ class TrainState:
   params: Any
   opt_state: Any
   rng: jax.Array       # uint32 [2], raw key data (plain array to checkpoint)
+  # The moving average of params when config.ema_decay > 0, else None (so
+  # the state, and its checkpoints, are as they were without it).
+  ema_params: Any = None
+
+  @property
+  def eval_params(self) -> Any:
+    """What evaluation uses: the average if there is one."""
+    return self.params if self.ema_params is None else self.ema_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,7 +256,8 @@ def create_train_state(config: ml_collections.ConfigDict, model: nn.Module,
   params = init_params(config, model, task, init_key)
   return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                     opt_state=tx.init(params),
-                    rng=jax.random.key_data(train_key))
+                    rng=jax.random.key_data(train_key),
+                    ema_params=params if config.ema_decay > 0 else None)
 
 
 # ----------------------------------------------------------------------------
@@ -482,8 +492,13 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
 
   def apply_update(s: TrainState) -> TrainState:
     updates, opt_state = tx.update(grads, s.opt_state, s.params)
-    return s.replace(params=optax.apply_updates(s.params, updates),
-                     opt_state=opt_state)
+    params = optax.apply_updates(s.params, updates)
+    ema_params = s.ema_params
+    if ema_params is not None:
+      ema_params = ema_lib.update(ema_params, params, s.step,
+                                  config.ema_decay)
+    return s.replace(params=params, opt_state=opt_state,
+                     ema_params=ema_params)
 
   # A cond, not a jnp.where over every parameter: with donated buffers the
   # update then happens in place (a where costs an extra pass over params
@@ -562,6 +577,9 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.lr_schedule == 'step' and config.lr_decay_every_steps <= 0:
     raise ConfigError('lr_schedule=step needs lr_decay_every_steps > 0, got '
                       f'{config.lr_decay_every_steps}')
+  if not 0.0 <= config.ema_decay < 1.0:
+    raise ConfigError(f'ema_decay={config.ema_decay} must be in [0, 1) '
+                      '(0: no moving average)')
   if config.num_samples < 1:
     raise ConfigError(f'num_samples={config.num_samples} must be >= 1')
   sharding.check_batch_size('batch_size', config.batch_size, mesh)
@@ -869,8 +887,8 @@ class Trainer:
                                               scalars, rate))
           if (c.eval_every_steps and done % c.eval_every_steps == 0
               and done != self.num_train_steps):
-            self._report_eval(writer, done, self.evaluate(state.params),
-                              state.params)
+            self._report_eval(writer, done, self.evaluate_state(state),
+                              state.eval_params)
           preempted = preemption.requested(done)
           if done % c.checkpoint_every_steps == 0 or preempted:
             if pending is not None:  # Never save a state that went bad.
@@ -890,17 +908,27 @@ class Trainer:
       if last_saved != final:
         checkpointing.save(manager, final, state, self.data_state(final))
       manager.wait_until_finished()
-      result = self.evaluate(state.params)
+      result = self.evaluate_state(state)
       result['step'] = final
       if is_main:
         _write_json_atomic(os.path.join(workdir, 'eval.json'), result)
-      self._report_eval(writer, final, result, state.params)
+      self._report_eval(writer, final, result, state.eval_params)
       return result
     finally:
       prefetch.close()
       manager.wait_until_finished()
       manager.close()
       writer.close()
+
+  def evaluate_state(self, state: TrainState) -> dict[str, Any]:
+    """evaluate() on state.eval_params; with a moving average, the raw
+    iterate's figures go beside its own as raw_* (e.g. raw_accuracy)."""
+    result = self.evaluate(state.eval_params)
+    if state.ema_params is not None:
+      raw = self.evaluate(state.params)
+      result.update({f'raw_{k}': v for k, v in raw.items()
+                     if isinstance(v, float)})
+    return result
 
   def _check_finite(self, step: int, metrics: Metrics, last_saved) -> None:
     if float(jax.device_get(metrics['nonfinite'])[0]) == 0.0:

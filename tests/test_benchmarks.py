@@ -22,6 +22,17 @@ def test_learning_curve_reads_evals_in_step_order_last_wins(tmp_path):
   assert list(curve.items()) == [(500, 0.1), (1000, 0.7), (2000, 0.81)]
 
 
+def test_learning_curve_reads_the_raw_iterate_of_an_ema_run(tmp_path):
+  records = [{'step': 1000, 'eval_accuracy': 0.9, 'eval_raw_accuracy': 0.8},
+             {'step': 2000, 'eval_accuracy': 0.95,
+              'eval_raw_accuracy': 0.85}]
+  with open(tmp_path / 'metrics.jsonl', 'w', encoding='utf-8') as f:
+    f.writelines(json.dumps(r) + '\n' for r in records)
+  assert accuracy.learning_curve(str(tmp_path)) == {1000: 0.9, 2000: 0.95}
+  assert accuracy.learning_curve(str(tmp_path), raw=True) == {
+      1000: 0.8, 2000: 0.85}
+
+
 def test_every_suite_run_names_a_config_file_that_exists():
   for runs in accuracy.SUITES.values():
     for run in runs:

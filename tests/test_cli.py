@@ -63,6 +63,7 @@ def bad_idx_fixture(tmp_path):
     ({'model.norm': 'batch'}, "model.norm='batch' is not one of"),
     ({'model.weight_init': 'glorot'},
      "model.weight_init='glorot' is not one of"),
+    ({'ema_decay': 1.0}, r'ema_decay=1.0 must be in \[0, 1\)'),
     ({'lr_schedule': 'step'},
      'lr_schedule=step needs lr_decay_every_steps > 0, got 0'),
 ])

@@ -108,6 +108,43 @@ def test_resume_drops_what_a_killed_run_logged_after_its_checkpoint(
   assert events[-1].value == pytest.approx(losses[6])
 
 
+def test_ema_averages_the_iterates_and_is_what_evaluation_reports(
+    config, tmp_path):
+  trainer = train.Trainer(config(ema_decay=0.5), str(tmp_path / 'ema'))
+  state = trainer.init_state()
+  expected = jax.device_get(state.params)
+  for step in range(3):
+    state, _ = trainer.train_step(
+        state, *trainer._put(*trainer._host_batches(step)))  # pylint: disable=protected-access
+    d = min(0.5, (1 + step) / (10 + step))
+    expected = jax.tree.map(lambda e, p, d=d: d * e + (1 - d) * p, expected,
+                            jax.device_get(state.params))
+  jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-5,
+                                                       atol=1e-7),
+               jax.device_get(state.ema_params), expected)
+  result = trainer.evaluate_state(state)
+  assert result['accuracy'] == trainer.evaluate(state.ema_params)['accuracy']
+  assert result['raw_accuracy'] == trainer.evaluate(
+      state.params)['accuracy']
+
+
+def test_ema_off_keeps_the_state_without_an_average(config, tmp_path):
+  trainer = train.Trainer(config(), str(tmp_path / 'plain'))
+  state = trainer.init_state()
+  assert state.ema_params is None and state.eval_params is state.params
+  assert 'raw_accuracy' not in trainer.evaluate_state(state)
+
+
+def test_rerun_with_ema_resumes_its_average(config, tmp_path):
+  straight = train.train_and_evaluate(config(ema_decay=0.9),
+                                      str(tmp_path / 'straight'))
+  workdir = str(tmp_path / 'split')
+  train.train_and_evaluate(config(ema_decay=0.9, num_train_steps=4),
+                           workdir)
+  assert train.train_and_evaluate(config(ema_decay=0.9), workdir) == straight
+  assert 'raw_accuracy' in straight
+
+
 def test_resume_refuses_a_different_experiment(config, tmp_path):
   workdir = str(tmp_path / 'w')
   train.train_and_evaluate(config(num_train_steps=2), workdir)
