@@ -73,11 +73,12 @@ def main(argv):
     if restored is None:
       raise ConfigError(f'{_WORKDIR.value} holds no checkpoint')
   state, _ = restored
-  nets = train.networks(trainer.model, state.params, config)
+  # The model the run reports: the moving average if it kept one.
+  nets = train.networks(trainer.model, state.eval_params, config)
   data = trainer.data.eval
   print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
         f'{len(data["label"])} examples')
-  result = trainer.evaluate(state.params)
+  result = trainer.evaluate(state.eval_params)
   print(f'| a at the mean of q(a|x) | {100 * result["accuracy"]:.2f} |')
   for k in _SAMPLES.value:
     acc = sampled_accuracy(nets, data['image'], data['label'], int(k))
