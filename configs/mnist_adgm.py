@@ -16,7 +16,8 @@ collapse.
 
 The `maaloe` variant takes the training settings of Maaloe et al.'s own
 SDGM code (alpha 50, no warm-up, clipping, weight prior, a step decay of
-the rate over 500k steps; `default_config.use_maaloe_code_settings`):
+the rate over 500k steps, their initial weights;
+`default_config.use_maaloe_code_settings`):
 
   python -m experiments.train --config=configs/mnist_adgm.py:maaloe ...
 
