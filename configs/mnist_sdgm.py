@@ -4,14 +4,16 @@ The published set-up: MLPs of 2 x 500 ReLU units, z and a of 100 units,
 Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
 al. trained for thousands of epochs; the step budget here is a config field.
 
-Measured on mnist-dev's validation split (README, "Ablation and long
-runs"): 95.6% after 200k steps (seed 0); with --config.alpha=100 and a
-cosine decay over 80k steps, 95.97% averaged over seeds 0-2. Maaloe et al.
-report 98.7%. With --config.alpha=100 --config.learning_rate=1e-3 it
-climbs faster over the first 15k steps but is no better by 20-30k on two
-of three seeds (README, "SDGM's optimisation"), so the rate stays 3e-4.
-At a constant rate with --config.alpha=100 --config.ema_decay=0.999, seed 1
-reaches 97.1% at 50k steps and 97.4% at 70k (one seed; README).
+The defaults are the settings that reached 97% on mnist-dev's validation
+split (README, "SDGM at 97%"): alpha 100, a moving average of the
+parameters (ema_decay 0.999, what eval.json reports; the raw iterate is
+beside it), 70k steps (140 epochs) at the constant rate 3e-4. Seeds 1 and
+2 pass 97% at 50k steps and reach 97.4% and 97.2% at 70k; seed 0 has not
+been run this long (its label draw trails the others by ~2.4 points).
+Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults
+before) it reached 95.6% after 200k steps (seed 0); a cosine decay stops it
+early (95.97% over three seeds at 80k), and lr 1e-3 only starts faster
+(README, "SDGM's optimisation"). ~2 h on 2 CPU cores, minutes on a GPU:
 
   python -m experiments.train --config=configs/mnist_sdgm.py \
       --workdir=workdirs/mnist_sdgm [--config.data.idx_dir=PATH]
@@ -34,4 +36,12 @@ def get_config(variant: str = ''):
   default_config.use_auxiliary(c, 'sdgm')
   if 'maaloe' in default_config.variants(variant):
     default_config.use_maaloe_code_settings(c)
+  else:
+    # The settings that reached 97% on mnist-dev's validation split (README,
+    # "SDGM at 97%"): a larger alpha, a moving average of the parameters
+    # and 70k steps (140 epochs) at the constant rate.
+    c.alpha = 100.0
+    c.ema_decay = 0.999
+    c.num_train_steps = 70000
+    c.eval_every_steps = 5000
   return default_config.finish(c, variant, handled=('maaloe',))
