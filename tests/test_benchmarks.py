@@ -56,7 +56,7 @@ def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
     for run in runs:
       if suite == 'sdgm_97' or run.config != 'configs/mnist_sdgm.py':
         continue
-      fields = {kv.split('=', 1)[0] for kv in run.overrides}
+      fields = {accuracy._field(kv) for kv in run.overrides}
       assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
 
 
