@@ -60,7 +60,6 @@ def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
       assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
 
 
-
 def test_curve_table_means_only_steps_every_run_reached():
   from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
   table = curve_table.curve_table(
