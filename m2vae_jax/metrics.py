@@ -14,20 +14,6 @@ import numpy as np
 from m2vae_jax import losses
 
 
-def correct_count(logits: ArrayLike, labels: ArrayLike,
-                  weights: ArrayLike) -> tuple[jax.Array, jax.Array]:
-  """(number correct, number counted) of argmax predictions.
-
-  Args:
-    logits: [batch, classes].
-    labels: int [batch].
-    weights: [batch], 0 for padding.
-  """
-  pred = jnp.argmax(logits, axis=-1)
-  w = jnp.asarray(weights, jnp.float32)
-  return jnp.sum((pred == labels) * w), jnp.sum(w)
-
-
 def confusion_matrix(labels: ArrayLike, predictions: ArrayLike,
                      num_classes: int,
                      weights: ArrayLike | None = None) -> jax.Array:
@@ -55,6 +41,30 @@ def confusion_matrix(labels: ArrayLike, predictions: ArrayLike,
   counts = jnp.zeros(num_classes * num_classes, jnp.float32)
   counts = counts.at[flat.reshape(-1)].add(w.reshape(-1))
   return counts.reshape(num_classes, num_classes)
+
+
+def classification_scores(confusion: np.ndarray) -> dict:
+  """Accuracy, per-class recall and the matrix itself from a confusion
+  matrix of whole images (rows true, columns predicted).
+
+  Args:
+    confusion: [K, K] counts.
+
+  Returns:
+    {'accuracy': float, 'per_class_accuracy': list of K floats (None for a
+    class absent from the labels), 'confusion': [K][K] list of ints}.
+  """
+  c = np.asarray(confusion, np.float64)
+  support = c.sum(1)
+  with np.errstate(invalid='ignore', divide='ignore'):
+    recall = np.where(support > 0, np.diag(c) / support, np.nan)
+  total = c.sum()
+  return {
+      'accuracy': float(np.trace(c) / total) if total else 0.0,
+      'per_class_accuracy': [None if np.isnan(v) else float(v)
+                             for v in recall],
+      'confusion': np.rint(c).astype(int).tolist(),
+  }
 
 
 def segmentation_scores(confusion: np.ndarray) -> dict:

@@ -514,8 +514,9 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
 
 def eval_step(params, batch: Batch, *, model, config, task: Task,
               eval_key: jax.Array) -> Metrics:
-  """Sums over one eval batch: correct / count (and for ADGM / SDGM the
-  sums of `metrics.auxiliary_usage`), or a confusion matrix.
+  """Sums over one eval batch: a confusion matrix of images (classification)
+  or pixels (segmentation), and for ADGM / SDGM the sums of
+  `metrics.auxiliary_usage`.
 
   The classifier sees the pixel intensities (the mean of the binarized
   input), or with data.eval_binarize a binarized sample whose noise comes
@@ -530,13 +531,9 @@ def eval_step(params, batch: Batch, *, model, config, task: Task,
     x = prepare_inputs(eval_key, images, False)
   nets = networks(model, params, config)
   logits = nets.classify(x)
-  if task.segmentation:
-    pred = jnp.argmax(logits, -1)
-    return {'confusion': metrics_lib.confusion_matrix(
-        batch['label'], pred, task.num_classes, batch['valid'])}
-  correct, count = metrics_lib.correct_count(logits, batch['label'],
-                                             batch['valid'])
-  sums = {'accuracy': jnp.stack([correct, count])}
+  sums = {'confusion': metrics_lib.confusion_matrix(
+      batch['label'], jnp.argmax(logits, -1), task.num_classes,
+      batch['valid'])}
   if is_auxiliary(model):
     # An a that collapses (the same q(a|x) for every image, ignored by the
     # classifier) turns an ADGM into an M2: show it beside the accuracy.
@@ -590,6 +587,13 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   for name in ('log_every_steps', 'checkpoint_every_steps'):
     if flat[name] <= 0:
       raise ConfigError(f'{name}={flat[name]} must be > 0')
+
+
+def label_seed(config: ml_collections.ConfigDict) -> int:
+  """The seed of the labeled subset: data.label_seed, or `seed` if -1."""
+  if config.data.label_seed >= 0:
+    return int(config.data.label_seed)
+  return int(config.seed)
 
 
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -728,7 +732,7 @@ class Trainer:
                      segmentation=self.data.is_segmentation)
     self.labeled_indices = pipeline.select_labeled(
         self.data.train['label'], config.data.num_labeled,
-        self.data.num_classes, config.seed,
+        self.data.num_classes, label_seed(config),
         balanced=not self.task.segmentation)
     if config.estimator == 'enumerate' and config.objective == 'm2' and (
         self.task.segmentation or config.target != 'categorical'):
@@ -825,8 +829,7 @@ class Trainer:
     if self.task.segmentation:
       result.update(metrics_lib.segmentation_scores(totals['confusion']))
     else:
-      correct, count = totals['accuracy']
-      result['accuracy'] = float(correct / count)
+      result.update(metrics_lib.classification_scores(totals['confusion']))
     if 'a_count' in totals:
       result.update(metrics_lib.auxiliary_usage_from_sums(totals))
     return result

@@ -42,12 +42,18 @@ def test_confusion_sums_over_batches_like_one_batch():
   assert float(whole.sum()) == float((labels != 255).sum())
 
 
-def test_correct_count_ignores_padding():
-  logits = jnp.array([[2.0, 1.0], [0.0, 3.0], [5.0, 0.0]])
-  labels = jnp.array([0, 0, 1])
-  correct, count = metrics.correct_count(logits, labels,
-                                         jnp.array([1.0, 1.0, 0.0]))
-  assert float(correct) == 1.0 and float(count) == 2.0
+def test_classification_scores_by_hand_ignore_padding():
+  labels = jnp.array([0, 0, 1, 1, 1, 2])
+  preds = jnp.array([0, 1, 1, 1, 0, 2])
+  # The last image is padding (weight 0) and class 3 never occurs.
+  conf = metrics.confusion_matrix(labels, preds, 4,
+                                  weights=jnp.array([1, 1, 1, 1, 1, 0]))
+  scores = metrics.classification_scores(conf)
+  assert scores['accuracy'] == pytest.approx(3 / 5)
+  assert scores['per_class_accuracy'][:2] == pytest.approx([1 / 2, 2 / 3])
+  assert scores['per_class_accuracy'][2:] == [None, None]
+  assert scores['confusion'] == [[1, 1, 0, 0], [1, 2, 0, 0], [0] * 4,
+                                 [0] * 4]
 
 
 def _toy_q_a(log_var):

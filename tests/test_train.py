@@ -40,6 +40,12 @@ def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
   assert saved['step'] == 6 and saved['split'] == 'test'
   assert saved['num_examples'] == 60  # The whole split, padding dropped.
   assert 0.0 <= saved['accuracy'] <= 1.0
+  # Which classes it confuses: rows are the true classes of all 60 images.
+  confusion = np.array(saved['confusion'])
+  assert confusion.shape == (10, 10) and confusion.sum() == 60
+  assert np.trace(confusion) / 60 == pytest.approx(saved['accuracy'])
+  np.testing.assert_allclose(saved['per_class_accuracy'],
+                             np.diag(confusion) / confusion.sum(1))
   records = _read_jsonl(os.path.join(workdir, 'metrics.jsonl'))
   train_steps = [r['step'] for r in records if 'train_loss' in r]
   assert train_steps == [2, 4, 6]
@@ -59,6 +65,26 @@ def test_baseline_trains_only_the_classifier(config, tmp_path):
   assert set(state.params['params']) == {'classifier'}
   result = trainer.run()
   assert result['step'] == 6
+
+
+def test_label_seed_fixes_the_labels_while_seed_varies_the_rest(
+    config, tmp_path):
+  def trainer(name, **overrides):
+    return train.Trainer(config(**overrides), str(tmp_path / name))
+  by_seed = {s: trainer(f's{s}', seed=s) for s in (0, 1)}
+  pinned = trainer('pinned', seed=1, **{'data.label_seed': 0})
+  assert not np.array_equal(by_seed[0].labeled_indices,
+                            by_seed[1].labeled_indices)
+  np.testing.assert_array_equal(pinned.labeled_indices,
+                                by_seed[0].labeled_indices)
+  # Batches and initial weights still follow `seed`.
+  batch = lambda t: t.unlabeled_stream.global_indices(3)
+  np.testing.assert_array_equal(batch(pinned), batch(by_seed[1]))
+  assert not np.array_equal(batch(pinned), batch(by_seed[0]))
+  weights = lambda t: np.concatenate(
+      [np.ravel(w) for w in jax.tree.leaves(t.init_state().params)])
+  np.testing.assert_array_equal(weights(pinned), weights(by_seed[1]))
+  assert not np.array_equal(weights(pinned), weights(by_seed[0]))
 
 
 def test_the_step_is_compiled_once(config, tmp_path):
