@@ -150,6 +150,21 @@ SUITES = {
     'sdgm_97': (
         Run('SDGM', 'configs/mnist_sdgm.py'),
     ),
+    # Is seed 0's deficit its labels or its initialisation? Its 100 labels
+    # (data.label_seed=0) trained from the other seeds' initial weights and
+    # batch order: run with --seeds=1,2 against the sdgm_97 curves.
+    'label_draw': (
+        Run('SDGM labels of seed 0', 'configs/mnist_sdgm.py',
+            ('data.label_seed=0', 'num_train_steps=10000')),
+    ),
+    # The marginal term (losses.marginal_kl) against seed 0's mix-up of
+    # classes, at two weights, 20k steps (sdgm_97's curves are the baseline).
+    'sdgm_marginal': (
+        Run('SDGM marginal 10', 'configs/mnist_sdgm.py',
+            ('marginal_weight=10', 'num_train_steps=20000')),
+        Run('SDGM marginal 30', 'configs/mnist_sdgm.py',
+            ('marginal_weight=30', 'num_train_steps=20000')),
+    ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
         Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),

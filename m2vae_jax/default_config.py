@@ -39,6 +39,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   # Weight of -log q(y|x) on labeled data; for segmentation -log q(y|x) is
   # summed over the pixels (and classes), like L and U.
   c.alpha = 10.0
+  # Weight of KL(q(y) || p(y)) of the unlabeled batch's mean prediction
+  # (`losses.marginal_kl`), on top of the bound; 0 is the bound alone.
+  c.marginal_weight = 0.0
   c.labeled_weight = 1.0           # weight of mean L(x, y) over the batch
   c.unlabeled_weight = 1.0         # weight of mean U(x) over the batch
   # Relaxation temperature tau = max(minimum, initial * exp(-rate * step))

@@ -347,6 +347,38 @@ def classification_loss(logits: ArrayLike, labels: ArrayLike,
   return -target_log_prob(y, logits, target, valid)
 
 
+def marginal_kl(logits: ArrayLike, log_prior: ArrayLike | None = None) -> Array:
+  """KL(q(y) || p(y)) of the batch's aggregate class distribution, a scalar.
+
+  q(y) = mean over the batch of q(y|x). Averaged over the data, the class
+  term of the unlabeled bound, E_x KL(q(y|x) || p(y)), is the mutual
+  information between x and y plus exactly this KL (Hoffman & Johnson 2016,
+  "ELBO surgery"). Adding it again with a weight lambda > 0 penalises a
+  classifier whose predicted class frequencies stray from p(y), e.g. one
+  that files a share of one class under another, without touching how
+  confident each single prediction is. A batch-level term, not per
+  example: the aggregate is what it constrains.
+
+  Args:
+    logits: [batch, classes] of q(y|x) (categorical).
+    log_prior: [classes] log p(y); None for the uniform prior.
+
+  Returns:
+    [] (nats).
+  """
+  logits = jnp.asarray(logits)
+  if logits.ndim != 2:
+    raise ValueError('marginal_kl needs one categorical y per example, '
+                     f'logits [batch, classes]; got shape {logits.shape}')
+  k = logits.shape[-1]
+  # log of the mean of the probabilities, computed in log space.
+  log_q = (jax.scipy.special.logsumexp(jax.nn.log_softmax(logits), axis=0)
+           - math.log(logits.shape[0]))
+  if log_prior is None:
+    log_prior = jnp.full((k,), -math.log(k))
+  return jnp.sum(jnp.exp(log_q) * (log_q - jnp.asarray(log_prior)))
+
+
 def gumbel_softmax_sample(key: Array, logits: ArrayLike, temperature: float,
                           hard: bool = False) -> Array:
   """Relaxed one-hot sample (Jang et al. 2016; Maddison et al. 2016).

@@ -372,7 +372,7 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
   # which pulled every probability to 1/2 at alpha = 1000.
   ce = losses.classification_loss(logits_l, labels, config.target)
   loss, metrics = _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l,
-                           labels, task)
+                           labels, task, logits_u)
   if _relaxed(config):
     metrics['temperature'] = jnp.stack([tau, 1.0])
   metrics['kl_weight'] = jnp.stack([jnp.asarray(beta, jnp.float32), 1.0])
@@ -380,17 +380,24 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
 
 
 def _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels,
-             task: Task):
-  """Eq. (7) from per-example terms, and their metrics."""
+             task: Task, logits_u):
+  """Eq. (7) from per-example terms, plus marginal_weight times the
+  unlabeled batch's `losses.marginal_kl` (logits_u) if that is on, and
+  their metrics."""
   loss = (config.labeled_weight * jnp.mean(labeled_l)
           + config.unlabeled_weight * jnp.mean(unlabeled_u)
           + config.alpha * jnp.mean(ce))
-  return loss, {
+  metrics = {
       'labeled_loss': _stat(labeled_l),
       'unlabeled_loss': _stat(unlabeled_u),
       'classification_loss': _stat(ce),
       'accuracy': _accuracy_stat(logits_l, labels, task),
   }
+  if config.marginal_weight:
+    marginal = losses.marginal_kl(logits_u)
+    loss = loss + config.marginal_weight * marginal
+    metrics['marginal_kl'] = jnp.stack([marginal, 1.0])
+  return loss, metrics
 
 
 def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
@@ -413,8 +420,9 @@ def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
     zero = jnp.zeros((2,), jnp.float32)
     # The same metrics as m2_phase (lax.cond needs one structure).
     names = ('labeled_loss', 'unlabeled_loss', 'classification_loss',
-             'accuracy', 'kl_weight') + (('temperature',)
-                                         if _relaxed(config) else ())
+             'accuracy', 'kl_weight') + (
+                 ('temperature',) if _relaxed(config) else ()) + (
+                     ('marginal_kl',) if config.marginal_weight else ())
     return jnp.mean(vae), {'m1_loss': _stat(vae),
                            **{name: zero for name in names}}
 
@@ -454,11 +462,17 @@ def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
       k_u, x_u, nets.infer_a, nets.classify_given_a, nets.encode,
       nets.generate, estimator=config.estimator, temperature=tau,
       entropy=config.entropy, **common)
-  a_mean, a_log_var = nets.infer_a(x_l)
-  logits_l = nets.classify_given_a(
-      losses.sample_gaussian(k_a, a_mean, a_log_var), x_l)
+  def classify_sampled(key, x):  # q(y|a,x) at a ~ q(a|x)
+    a_mean, a_log_var = nets.infer_a(x)
+    return nets.classify_given_a(
+        losses.sample_gaussian(key, a_mean, a_log_var), x)
+  logits_l = classify_sampled(k_a, x_l)
   ce = losses.classification_loss(logits_l, labels)
-  return _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels, task)
+  # The unlabeled batch's predictions only feed the marginal term.
+  logits_u = (classify_sampled(jax.random.fold_in(k_a, 1), x_u)
+              if config.marginal_weight else None)
+  return _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels, task,
+                  logits_u)
 
 
 _OBJECTIVE_FNS = {'supervised': supervised_objective, 'm2': m2_objective}
@@ -579,6 +593,9 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
                       '(0: no moving average)')
   if config.num_samples < 1:
     raise ConfigError(f'num_samples={config.num_samples} must be >= 1')
+  if config.marginal_weight < 0:
+    raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
+                      '>= 0 (0: off)')
   sharding.check_batch_size('batch_size', config.batch_size, mesh)
   sharding.check_batch_size('eval_batch_size', config.eval_batch_size, mesh)
   if config.objective == 'm2':
@@ -687,7 +704,8 @@ def _summarize(history: list[Metrics]) -> dict[str, float]:
 
 _SHORT_NAMES = (('loss', 'loss'), ('labeled_loss', 'L'),
                 ('unlabeled_loss', 'U'), ('classification_loss', 'ce'),
-                ('accuracy', 'acc'), ('temperature', 'tau'))
+                ('accuracy', 'acc'), ('marginal_kl', 'mkl'),
+                ('temperature', 'tau'))
 
 
 def _progress_line(step, total, scalars, steps_per_sec) -> str:
@@ -734,6 +752,11 @@ class Trainer:
         self.data.train['label'], config.data.num_labeled,
         self.data.num_classes, label_seed(config),
         balanced=not self.task.segmentation)
+    if config.marginal_weight and (self.task.segmentation
+                                   or config.target != 'categorical'):
+      raise ConfigError('marginal_weight constrains the class frequencies of '
+                        'one categorical y per image; set it to 0 for '
+                        'segmentation')
     if config.estimator == 'enumerate' and config.objective == 'm2' and (
         self.task.segmentation or config.target != 'categorical'):
       raise ConfigError("estimator='enumerate' sums over the classes of one "

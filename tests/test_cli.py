@@ -64,6 +64,7 @@ def bad_idx_fixture(tmp_path):
     ({'model.weight_init': 'glorot'},
      "model.weight_init='glorot' is not one of"),
     ({'ema_decay': 1.0}, r'ema_decay=1.0 must be in \[0, 1\)'),
+    ({'marginal_weight': -1.0}, r'marginal_weight=-1.0 must be >= 0'),
     ({'lr_schedule': 'step'},
      'lr_schedule=step needs lr_decay_every_steps > 0, got 0'),
 ])
@@ -87,6 +88,18 @@ def test_mlp_only_setting_is_refused_for_deeplab(idx_dir, tfds_dir,
   workdir = tmp_path / 'w'
   with pytest.raises(UserError, match="model.weight_init='maaloe' applies "
                      'to the MLP models only'):
+    train.train_and_evaluate(config, str(workdir))
+  assert not workdir.exists()
+
+
+def test_marginal_weight_is_refused_for_segmentation(idx_dir, tfds_dir,
+                                                     tmp_path):
+  config = load_config('digit_scenes_m2', **{
+      'data.idx_dir': idx_dir, 'data.tfds_data_dir': tfds_dir,
+      'marginal_weight': 1.0})
+  workdir = tmp_path / 'w'
+  with pytest.raises(UserError, match='marginal_weight constrains the class '
+                     'frequencies of one categorical y per image'):
     train.train_and_evaluate(config, str(workdir))
   assert not workdir.exists()
 

@@ -603,3 +603,45 @@ def test_auxiliary_gumbel_and_gradients(toy, estimator):
 
     check_grads(objective, (params,), order=1, modes=['rev'], atol=1e-4,
                 rtol=1e-4)
+
+
+def test_marginal_kl_by_closed_forms():
+  k = 4
+  assert float(losses.marginal_kl(jnp.zeros((6, k)))) == pytest.approx(
+      0.0, abs=1e-6)
+  # Every image confidently in class 2: q(y) is a point mass, KL = log K.
+  confident = jnp.zeros((6, k)).at[:, 2].set(50.0)
+  assert float(losses.marginal_kl(confident)) == pytest.approx(math.log(k))
+  # Confident but balanced predictions: q(y) is the uniform prior itself.
+  balanced = 50.0 * jax.nn.one_hot(jnp.arange(8) % k, k)
+  assert float(losses.marginal_kl(balanced)) == pytest.approx(0.0, abs=1e-6)
+  # Against brute force, with a non-uniform prior.
+  logits = jax.random.normal(jax.random.key(0), (7, k)) * 2.0
+  prior = np.array([0.1, 0.2, 0.3, 0.4])
+  q = np.mean(np.asarray(jax.nn.softmax(logits)), 0)
+  assert float(losses.marginal_kl(logits, np.log(prior))) == pytest.approx(
+      float(np.sum(q * np.log(q / prior))), rel=1e-5)
+
+
+def test_class_term_of_the_bound_is_mutual_information_plus_marginal_kl():
+  # ELBO surgery: mean_x KL(q(y|x) || p(y)) = I(x; y) + KL(q(y) || p(y)),
+  # I(x; y) = mean_x KL(q(y|x) || q(y)); p(y) uniform.
+  logits = jax.random.normal(jax.random.key(1), (9, 5)) * 3.0
+  per_example = math.log(5) - losses.target_entropy(logits)
+  q_yx = np.asarray(jax.nn.softmax(logits))
+  q_y = q_yx.mean(0)
+  mutual_info = np.mean(np.sum(q_yx * np.log(q_yx / q_y), -1))
+  assert float(jnp.mean(per_example)) == pytest.approx(
+      mutual_info + float(losses.marginal_kl(logits)), rel=1e-5)
+
+
+def test_marginal_kl_pushes_down_the_class_predicted_too_often():
+  # Three images lean to class 0, one to class 1: the gradient lowers
+  # class 0's logits and raises the others', for every image.
+  logits = jnp.array([[2.0, 0.0, 0.0], [2.0, 0.0, 0.0], [1.0, 0.0, 0.0],
+                      [0.0, 2.0, 0.0]])
+  grad = jax.grad(losses.marginal_kl)(logits)
+  assert bool(jnp.all(grad[:, 0] > 0)) and bool(jnp.all(grad[:, 2] < 0))
+  check_grads(losses.marginal_kl, (logits,), order=2, modes=['rev'])
+  with pytest.raises(ValueError, match='one categorical y per example'):
+    losses.marginal_kl(jnp.zeros((2, 3, 3, 4)))

@@ -297,6 +297,7 @@ def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
     {'estimator': 'straight_through', 'entropy': 'sample', 'kl': 'sample'},
     {'model.norm': 'layer'},
     {'model.weight_init': 'maaloe'},
+    {'marginal_weight': 10.0},
 ])
 def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   trainer = train.Trainer(config(**overrides), str(tmp_path / 'v'))
@@ -310,15 +311,19 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
     assert metrics['kl_weight'][0] == 0.0  # Step 0: no z term yet.
   # The temperature is logged only where y is drawn relaxed.
   assert ('temperature' in metrics) == ('estimator' in overrides)
+  assert ('marginal_kl' in metrics) == ('marginal_weight' in overrides)
 
 
 @pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm', 'mnist_m1m2'])
 def test_other_model_configs_train(config, tmp_path, name):
-  result = train.train_and_evaluate(config(name), str(tmp_path / name))
+  # With the marginal term, which each model's objective must carry.
+  result = train.train_and_evaluate(config(name, marginal_weight=10.0),
+                                    str(tmp_path / name))
   assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
   with open(tmp_path / name / 'metrics.jsonl', encoding='utf-8') as f:
     last = [json.loads(line) for line in f if 'train_loss' in line][-1]
   assert np.isfinite(last['train_unlabeled_loss'])
+  assert np.isfinite(last['train_marginal_kl'])
 
 
 @pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm'])
