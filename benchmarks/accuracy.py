@@ -152,18 +152,22 @@ SUITES = {
     ),
     # Is seed 0's deficit its labels or its initialisation? Its 100 labels
     # (data.label_seed=0) trained from the other seeds' initial weights and
-    # batch order: run with --seeds=1,2 against the sdgm_97 curves.
+    # batch order (--seeds=1,2 --only='SDGM labels of seed 0'), and seed
+    # 1's labels from seed 0's (--seeds=0 --only='SDGM labels of seed 1'),
+    # against the sdgm_97 curves.
     'label_draw': (
         Run('SDGM labels of seed 0', 'configs/mnist_sdgm.py',
             ('data.label_seed=0', 'num_train_steps=10000')),
+        Run('SDGM labels of seed 1', 'configs/mnist_sdgm.py',
+            ('data.label_seed=1', 'num_train_steps=10000')),
     ),
     # The marginal term (losses.marginal_kl) against seed 0's mix-up of
-    # classes, at two weights, 20k steps (sdgm_97's curves are the baseline).
+    # classes, at two weights (sdgm_97's curves are the baseline).
     'sdgm_marginal': (
         Run('SDGM marginal 10', 'configs/mnist_sdgm.py',
             ('marginal_weight=10', 'num_train_steps=20000')),
         Run('SDGM marginal 30', 'configs/mnist_sdgm.py',
-            ('marginal_weight=30', 'num_train_steps=20000')),
+            ('marginal_weight=30', 'num_train_steps=10000')),
     ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
