@@ -54,7 +54,8 @@ def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
   # the README were measured with alpha 10 and no EMA.
   for suite, runs in accuracy.SUITES.items():
     for run in runs:
-      if suite == 'sdgm_97' or run.config != 'configs/mnist_sdgm.py':
+      if (suite in accuracy.SUITES_AT_97_DEFAULTS
+          or run.config != 'configs/mnist_sdgm.py'):
         continue
       fields = {accuracy._field(kv) for kv in run.overrides}
       assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
