@@ -50,7 +50,8 @@ def _with(budget: tuple[str, ...], *runs: Run) -> tuple[Run, ...]:
 SDGM_BEFORE_97 = ('alpha=10', 'ema_decay=0', 'eval_every_steps=0')
 # The suites measured under the present defaults, which state no such
 # overrides.
-SUITES_AT_97_DEFAULTS = ('sdgm_97', 'label_draw', 'sdgm_marginal')
+SUITES_AT_97_DEFAULTS = ('sdgm_97', 'label_draw', 'sdgm_marginal',
+                        'labeled_shift')
 
 
 SUITES = {
@@ -171,6 +172,13 @@ SUITES = {
             ('marginal_weight=10', 'num_train_steps=20000')),
         Run('SDGM marginal 30', 'configs/mnist_sdgm.py',
             ('marginal_weight=30', 'num_train_steps=10000')),
+    ),
+    # Random translations of the labeled batch (data.labeled_shift): the
+    # 100 labels are fitted within 20k steps, and seed 0's labeled 2s do not
+    # carry over to the validation 2s (label_draw).
+    'labeled_shift': (
+        Run('SDGM labeled shift 2', 'configs/mnist_sdgm.py',
+            ('data.labeled_shift=2', 'num_train_steps=20000')),
     ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (

@@ -593,6 +593,9 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
                       '(0: no moving average)')
   if config.num_samples < 1:
     raise ConfigError(f'num_samples={config.num_samples} must be >= 1')
+  if config.data.labeled_shift < 0:
+    raise ConfigError(f'data.labeled_shift={config.data.labeled_shift} must '
+                      'be >= 0 (pixels; 0: off)')
   if config.marginal_weight < 0:
     raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
                       '>= 0 (0: off)')
@@ -791,12 +794,21 @@ class Trainer:
         horizontal=c.data.flip_horizontal,
         process_index=jax.process_index(), process_count=jax.process_count())
 
+  def _labeled_shift(self):
+    c = self.config
+    if not c.data.labeled_shift:
+      return None
+    return pipeline.random_shift(
+        c.seed, c.data.labeled_shift, process_index=jax.process_index(),
+        process_count=jax.process_count())
+
   def _build_streams(self):
     c, pi, pc = self.config, jax.process_index(), jax.process_count()
     transform = self._stream_transform()
     self.labeled_stream = pipeline.BatchStream(
         self.data.train, self.labeled_indices, c.batch_size, c.seed * 2 + 1,
-        process_index=pi, process_count=pc, transform=transform)
+        process_index=pi, process_count=pc,
+        transform=pipeline.chain(transform, self._labeled_shift()))
     self.unlabeled_stream = None
     if c.objective == 'm2':
       source = self.data.unlabeled or self.data.train

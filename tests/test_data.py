@@ -166,6 +166,58 @@ def test_random_flip_moves_image_and_mask_together():
   assert seen == {True, False}
 
 
+def test_random_shift_moves_image_and_mask_together_within_bounds():
+  rng = np.random.default_rng(0)
+  image = rng.integers(1, 256, (6, 8, 8, 1)).astype(np.uint8)
+  mask = rng.integers(0, 5, (6, 8, 8)).astype(np.uint8)
+  shift = pipeline.random_shift(0, 2)
+  offsets = set()
+  for step in range(10):
+    out = shift({'image': image, 'label': mask}, step)
+    for i in range(6):
+      # Recover the offset from the padding: inputs are never 0 or void.
+      (dy, dx), = {(a, b) for a in range(-2, 3) for b in range(-2, 3)
+                   if np.array_equal(out['image'][i],
+                                     pipeline._shifted(image[i], a, b, 0))}  # pylint: disable=protected-access
+      offsets.add((dy, dx))
+      np.testing.assert_array_equal(
+          out['label'][i],
+          pipeline._shifted(mask[i], dy, dx, pipeline.VOID_LABEL))  # pylint: disable=protected-access
+      rows = slice(max(dy, 0), 8 + min(dy, 0))
+      cols = slice(max(dx, 0), 8 + min(dx, 0))
+      np.testing.assert_array_equal(
+          out['image'][i, rows, cols],
+          image[i, max(-dy, 0):8 + min(-dy, 0), max(-dx, 0):8 + min(-dx, 0)])
+      assert (out['image'][i] == 0).sum() == 8 * 8 - (
+          (8 - abs(dy)) * (8 - abs(dx)))
+      assert (out['label'][i] == pipeline.VOID_LABEL).sum() == (
+          (out['image'][i, ..., 0] == 0).sum())
+    # The same step gives the same shifts (resume); inputs are untouched.
+    np.testing.assert_array_equal(
+        shift({'image': image, 'label': mask}, step)['image'], out['image'])
+  assert image.min() > 0
+  assert len(offsets) > 15  # Most of the 25 offsets turn up.
+
+
+def test_random_shift_splits_the_global_draw_over_processes():
+  image = np.arange(1, 4 * 5 * 5 + 1).reshape(4, 5, 5, 1).astype(np.uint8)
+  labels = np.arange(4)
+  whole = pipeline.random_shift(3, 1)({'image': image, 'label': labels}, 7)
+  halves = [pipeline.random_shift(3, 1, process_index=p, process_count=2)(
+      {'image': image[2 * p:2 * p + 2], 'label': labels[2 * p:2 * p + 2]}, 7)
+            for p in range(2)]
+  np.testing.assert_array_equal(
+      np.concatenate([h['image'] for h in halves]), whole['image'])
+  # Class labels are not images: they pass through.
+  np.testing.assert_array_equal(whole['label'], labels)
+
+
+def test_chain_applies_transforms_in_order():
+  add = lambda n: lambda batch, step: {'x': batch['x'] * 10 + n + step}
+  assert pipeline.chain(None, None) is None
+  assert pipeline.chain(add(1), None, add(2))({'x': 0}, 0) == {'x': 12}
+
+
 def test_prefetcher_returns_batches_in_order():
   made = []
 

@@ -87,6 +87,29 @@ def test_label_seed_fixes_the_labels_while_seed_varies_the_rest(
   assert not np.array_equal(weights(pinned), weights(by_seed[0]))
 
 
+def test_labeled_shift_moves_only_the_labeled_batch(config, tmp_path):
+  plain = train.Trainer(config(), str(tmp_path / 'p'))
+  shifted = train.Trainer(config(**{'data.labeled_shift': 2}),
+                          str(tmp_path / 's'))
+  batches = lambda t: t._host_batches(3)  # pylint: disable=protected-access
+  (l_plain, u_plain), (l_shift, u_shift) = batches(plain), batches(shifted)
+  np.testing.assert_array_equal(l_shift['label'], l_plain['label'])
+  np.testing.assert_array_equal(u_shift['image'], u_plain['image'])
+  moved = [not np.array_equal(a, b)
+           for a, b in zip(l_shift['image'], l_plain['image'])]
+  assert sum(moved) > len(moved) // 2  # 1 in 25 offsets is (0, 0).
+  # Translation keeps the ink that stays inside the frame, and adds none.
+  assert np.all(l_shift['image'].sum((1, 2, 3))
+                <= l_plain['image'].sum((1, 2, 3)))
+  result = shifted.run()
+  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+
+
+def test_negative_labeled_shift_is_refused(config, tmp_path):
+  with pytest.raises(ConfigError, match='data.labeled_shift=-1'):
+    train.Trainer(config(**{'data.labeled_shift': -1}), str(tmp_path / 'n'))
+
+
 def test_the_step_is_compiled_once(config, tmp_path):
   trainer = train.Trainer(config(), str(tmp_path / 'c'))
   trainer.run()

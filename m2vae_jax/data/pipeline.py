@@ -23,6 +23,8 @@ from m2vae_jax.errors import ConfigError
 
 Batch = dict[str, np.ndarray]
 
+VOID_LABEL = 255  # segmentation masks: pixels without a class
+
 
 @dataclasses.dataclass
 class TaskData:
@@ -182,6 +184,12 @@ def eval_batches(arrays: Batch, global_batch_size: int, *,
     yield batch
 
 
+def _process_draws(draws: np.ndarray, n_local: int,
+                   process_index: int) -> np.ndarray:
+  """This process's rows of draws made for the whole global batch."""
+  return draws[process_index * n_local:(process_index + 1) * n_local]
+
+
 def random_flip(seed: int, *, vertical: bool, horizontal: bool,
                 process_index: int = 0, process_count: int = 1):
   """A stream transform flipping image and mask together, per example.
@@ -196,8 +204,8 @@ def random_flip(seed: int, *, vertical: bool, horizontal: bool,
   def transform(batch: Batch, step: int) -> Batch:
     n_local = batch['image'].shape[0]
     rng = np.random.default_rng([seed, step, 0xf11b])
-    draws = rng.random((n_local * process_count, 2)) < 0.5
-    draws = draws[process_index * n_local:(process_index + 1) * n_local]
+    draws = _process_draws(rng.random((n_local * process_count, 2)) < 0.5,
+                           n_local, process_index)
     out = dict(batch)
     for axis, enabled, flips in ((1, vertical, draws[:, 0]),
                                  (2, horizontal, draws[:, 1])):
@@ -209,6 +217,61 @@ def random_flip(seed: int, *, vertical: bool, horizontal: bool,
           v[flips] = np.flip(v[flips], axis=axis)
           out[k] = v
     return out
+
+  return transform
+
+
+def _shifted(image: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
+  """image [h, w, ...] moved down dy and right dx pixels (negative: up,
+  left); what comes in from outside is `fill`."""
+  h, w = image.shape[:2]
+  out = np.full_like(image, fill)
+  out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = (
+      image[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)])
+  return out
+
+
+def random_shift(seed: int, max_shift: int, *, process_index: int = 0,
+                 process_count: int = 1):
+  """A stream transform translating each example by up to `max_shift`
+  pixels along each image axis (uniform integers in [-max_shift,
+  max_shift]); images are padded with 0, segmentation masks move with
+  their image and are padded with void (255).
+
+  Drawn for the global batch from (seed, t), like `random_flip`.
+
+  Returns:
+    transform(batch, step) -> batch.
+  """
+
+  def transform(batch: Batch, step: int) -> Batch:
+    n_local = batch['image'].shape[0]
+    rng = np.random.default_rng([seed, step, 0x5417])
+    offsets = _process_draws(
+        rng.integers(-max_shift, max_shift + 1, (n_local * process_count, 2)),
+        n_local, process_index)
+    out = dict(batch)
+    out['image'] = np.stack([_shifted(im, dy, dx, 0) for im, (dy, dx)
+                             in zip(batch['image'], offsets)])
+    if 'label' in batch and batch['label'].ndim >= 3:
+      out['label'] = np.stack([_shifted(m, dy, dx, VOID_LABEL) for m, (dy, dx)
+                               in zip(batch['label'], offsets)])
+    return out
+
+  return transform
+
+
+def chain(*transforms):
+  """The stream transforms applied in order (None entries skipped); None
+  if there are none."""
+  transforms = [t for t in transforms if t is not None]
+  if not transforms:
+    return None
+
+  def transform(batch: Batch, step: int) -> Batch:
+    for t in transforms:
+      batch = t(batch, step)
+    return batch
 
   return transform
 

@@ -63,7 +63,7 @@ CLASS_NAMES = (
     'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor',
 )
 NUM_CLASSES = len(CLASS_NAMES)
-VOID_LABEL = 255
+VOID_LABEL = pipeline.VOID_LABEL
 _DEFAULT_FILE_FORMAT = 'array_record'
 
 _CITATION = """\
