@@ -14,7 +14,9 @@ seeds is 96.67%.
 Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults
 before) it reached 95.6% after 200k steps (seed 0); a cosine decay stops it
 early (95.97% over three seeds at 80k), and lr 1e-3 only starts faster
-(README, "SDGM's optimisation"). ~2 h on 2 CPU cores, minutes on a GPU:
+(README, "SDGM's optimisation"). 2-3.5 h on a 2-core CPU (5-10 steps/s
+by machine; a run keeps about one core busy, so two seeds side by side
+take no longer than one), minutes on a GPU:
 
   python -m experiments.train --config=configs/mnist_sdgm.py \
       --workdir=workdirs/mnist_sdgm [--config.data.idx_dir=PATH]
