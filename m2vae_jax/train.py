@@ -699,13 +699,17 @@ def _format_duration(seconds: float) -> str:
 
 
 def _summarize(history: list[Metrics]) -> dict[str, float]:
-  """Means over the logged interval from [sum, count] pairs."""
+  """Means over the logged interval from [sum, count] pairs.
+
+  A term counted at no step of the interval (M1+M2's M2 terms while M1
+  learns, and the reverse) is left out rather than reported as NaN, which
+  would read as a diverged run.
+  """
   totals = jax.device_get(jax.tree.map(lambda *xs: sum(xs), *history))
-  return {k: float(v[0] / v[1]) if v[1] else float('nan')
-          for k, v in totals.items()}
+  return {k: float(v[0] / v[1]) for k, v in totals.items() if v[1]}
 
 
-_SHORT_NAMES = (('loss', 'loss'), ('labeled_loss', 'L'),
+_SHORT_NAMES = (('loss', 'loss'), ('m1_loss', 'M1'), ('labeled_loss', 'L'),
                 ('unlabeled_loss', 'U'), ('classification_loss', 'ce'),
                 ('accuracy', 'acc'), ('marginal_kl', 'mkl'),
                 ('temperature', 'tau'))

@@ -1,6 +1,7 @@
 """The trainer: a tiny run end to end, resume, devices, bad numbers."""
 
 import json
+import logging
 import os
 
 import jax
@@ -383,3 +384,24 @@ def test_m1m2_trains_m1_first_then_only_m2(config, tmp_path):
   assert same(history[0][m2], history[m1_steps][m2])      # M2 waited.
   assert same(history[m1_steps][m1], history[-1][m1])     # M1 frozen.
   assert not same(history[m1_steps][m2], history[-1][m2])  # M2 learns.
+
+
+def test_m1m2_logs_the_terms_of_the_phase_it_is_in(config, tmp_path, caplog):
+  # Steps 1-2 are M1's, 3-4 straddle the switch (m1_steps = 3), 5-6 are
+  # M2's: a term no step of an interval measured is left out, not NaN.
+  caplog.set_level(logging.INFO)
+  workdir = str(tmp_path / 'm1m2')
+  train.train_and_evaluate(config('mnist_m1m2', log_every_steps=2), workdir)
+  logged = {r['step']: r for r in _read_jsonl(
+      os.path.join(workdir, 'metrics.jsonl')) if 'train_loss' in r}
+  assert sorted(logged) == [2, 4, 6]
+  assert all(np.isfinite(v) for r in logged.values() for v in r.values())
+  has = lambda step, name: f'train_{name}' in logged[step]
+  assert has(2, 'm1_loss') and not has(2, 'labeled_loss')
+  assert has(4, 'm1_loss') and has(4, 'labeled_loss')
+  assert not has(6, 'm1_loss') and has(6, 'accuracy')
+  lines = [r.getMessage() for r in caplog.records
+           if r.getMessage().startswith('step ')]
+  assert len(lines) == 3 and not any('nan' in line for line in lines)
+  assert ' M1 ' in lines[0] and ' L ' not in lines[0]
+  assert ' M1 ' not in lines[2] and ' acc ' in lines[2]
