@@ -107,10 +107,43 @@ def _png_bytes(image: np.ndarray) -> bytes:
   return buf.getvalue()
 
 
+_EVENT_FILE_PREFIX = 'events.out.tfevents.'
+# A file stamped later than this many seconds ahead comes from a clock that
+# was set back; waiting for it would hang the run.
+_MAX_WAIT_SECONDS = 2.0
+
+
+def _wait_to_sort_after_existing_event_files(logdir: str) -> None:
+  """Waits until a new event file's name sorts after every one in `logdir`.
+
+  TensorBoard reads a run's event files in name order, and a name is
+  `events.out.tfevents.<second>.<host>.<pid>.<counter>`: two files made in
+  the same second are ordered by pid and counter compared as text, so "10"
+  comes before "9". A resumed run's file read before the killed run's would
+  have its START event purge nothing, and the killed run's steps would stay.
+  """
+  if not os.path.isdir(logdir):
+    return
+  stamps = []
+  for name in os.listdir(logdir):
+    if name.startswith(_EVENT_FILE_PREFIX):
+      stamp = name[len(_EVENT_FILE_PREFIX):].split('.', 1)[0]
+      if stamp.isdigit():
+        stamps.append(int(stamp))
+  if not stamps:
+    return
+  latest = max(stamps)
+  if latest + 1 - time.time() > _MAX_WAIT_SECONDS:
+    return
+  while int(time.time()) <= latest:
+    time.sleep(0.01)
+
+
 class TensorBoardWriter:
   """Scalars and images as TensorBoard summaries. Starts with a SessionLog
   START event at start_step + 1: TensorBoard then purges the events of a
-  killed earlier run from that step on."""
+  killed earlier run from that step on. Its event file is named to be read
+  after any already in `logdir`, which the purge relies on."""
 
   def __init__(self, logdir: str, start_step: int = 0):
     # pylint: disable=g-import-not-at-top
@@ -118,6 +151,7 @@ class TensorBoardWriter:
     from tensorboard.compat.proto import summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
     self._event_pb2, self._summary_pb2 = event_pb2, summary_pb2
+    _wait_to_sort_after_existing_event_files(logdir)
     self._writer = EventFileWriter(logdir)
     self._writer.add_event(event_pb2.Event(
         wall_time=time.time(), step=int(start_step) + 1,
