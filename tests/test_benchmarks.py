@@ -61,6 +61,16 @@ def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
       assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
 
 
+def test_m1m2_runs_state_the_labeled_weight_they_were_measured_with():
+  # mnist_m1m2 weighted its labeled bound 1 before it took 0.002; a row
+  # measured under either must keep reproducing if the default moves again.
+  for runs in accuracy.SUITES.values():
+    for run in runs:
+      if run.config == 'configs/mnist_m1m2.py':
+        fields = {accuracy._field(kv) for kv in run.overrides}
+        assert 'labeled_weight' in fields, run
+
+
 def test_curve_table_means_only_steps_every_run_reached():
   from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
   table = curve_table.curve_table(
