@@ -221,6 +221,13 @@ SUITES = {
         Run('M1+M2 alpha 0.1 labeled weight 0.002', 'configs/mnist_m1m2.py',
             ('alpha=0.1', 'labeled_weight=0.002', 'eval_every_steps=1000')),
     ),
+    # The labeled bound weighted as in Kingma et al.'s code, on pixels: M2
+    # at the paper's budget with and without it.
+    'labeled_weight': (
+        Run('M2', 'configs/mnist_m2.py', ('eval_every_steps=1000',)),
+        Run('M2 labeled weight 0.002', 'configs/mnist_m2.py',
+            ('labeled_weight=0.002', 'eval_every_steps=1000')),
+    ),
     # ... and on digit scenes (mIoU), at the configs' budget (1,000 steps).
     'ablation_scenes': (
         Run('M2 Bernoulli target', 'configs/digit_scenes_m2.py'),
