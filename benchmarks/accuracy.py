@@ -216,17 +216,19 @@ SUITES = {
                 ('alpha=100', 'num_train_steps=43000',
                  'eval_every_steps=1000')),
         ),
-        Run('M1+M2 alpha 100 labeled weight 0.002', 'configs/mnist_m1m2.py',
-            ('alpha=100', 'labeled_weight=0.002', 'eval_every_steps=1000')),
-        Run('M1+M2 alpha 0.1 labeled weight 0.002', 'configs/mnist_m1m2.py',
-            ('alpha=0.1', 'labeled_weight=0.002', 'eval_every_steps=1000')),
-        Run('M1+M2 alpha 10 labeled weight 0.002', 'configs/mnist_m1m2.py',
-            ('alpha=10', 'labeled_weight=0.002', 'eval_every_steps=1000')),
-        # Kingma et al.'s networks are softplus (M1's and M2's alike).
-        Run('M1+M2 alpha 100 labeled weight 0.002 softplus',
-            'configs/mnist_m1m2.py',
-            ('alpha=100', 'labeled_weight=0.002', 'model.activation=softplus',
-             'eval_every_steps=1000')),
+        *_with(
+            ('labeled_weight=0.002', 'eval_every_steps=1000'),
+            Run('M1+M2 alpha 100 labeled weight 0.002',
+                'configs/mnist_m1m2.py', ('alpha=100',)),
+            Run('M1+M2 alpha 0.1 labeled weight 0.002',
+                'configs/mnist_m1m2.py', ('alpha=0.1',)),
+            Run('M1+M2 alpha 10 labeled weight 0.002',
+                'configs/mnist_m1m2.py', ('alpha=10',)),
+            # Kingma et al.'s networks are softplus (M1's and M2's alike).
+            Run('M1+M2 alpha 100 labeled weight 0.002 softplus',
+                'configs/mnist_m1m2.py',
+                ('alpha=100', 'model.activation=softplus')),
+        ),
     ),
     # The labeled bound weighted as in Kingma et al.'s code, on pixels: M2
     # at the paper's budget with and without it.
