@@ -45,8 +45,8 @@ def _with(budget: tuple[str, ...], *runs: Run) -> tuple[Run, ...]:
 
 # mnist_sdgm's defaults before it took the settings that reached 97%
 # (alpha 100, EMA 0.999, evaluated every 5k steps): the runs measured with
-# the old defaults keep them, so their rows in the README reproduce. Each
-# such run states its own num_train_steps.
+# the old defaults keep them, so their rows in benchmarks/RESULTS.md
+# reproduce. Each such run states its own num_train_steps.
 SDGM_BEFORE_97 = ('alpha=10', 'ema_decay=0', 'eval_every_steps=0')
 # The suites measured under the present defaults, which state no such
 # overrides.

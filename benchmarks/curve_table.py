@@ -1,5 +1,5 @@
 r"""Prints validation accuracy at chosen steps for several runs, and their
-mean, as one Markdown table (the README's long-run tables):
+mean, as one Markdown table (the long-run tables of benchmarks/RESULTS.md):
 
   python -m benchmarks.curve_table --steps=20000,40000,60000,80000 \
       benchmarks/results/h200_2026-11-26b/seed*.m2.metrics.jsonl

@@ -8,7 +8,7 @@ In our runs the auxiliary a collapses within 1,000 steps (q(a|x) the same
 for every image, ignored by the classifier; see eval_a_spread and
 eval_changed_by_a), which leaves an M2 with small networks: 88.5% on
 mnist-dev's validation split after 146k steps, far from the published 99%.
-See the README, "Why our ADGM stalls"; configs/mnist_sdgm.py does not
+See benchmarks/RESULTS.md, "Why our ADGM stalls"; configs/mnist_sdgm.py does not
 collapse.
 
   python -m experiments.train --config=configs/mnist_adgm.py \

@@ -7,14 +7,15 @@ M1 frozen, p(z1|y,z2) Gaussian, the classes enumerated.
 alpha is 100, as in `mnist_m2`: with alpha 10 (its value before) the
 accuracy falls from 81.0% 500 steps into M2 to 77.8% at the end; with 100
 it stays at 79.6-82.1% and ends at 81.0% (mnist-dev validation, seed 0;
-README, "M1+M2 at its budget"). The labeled bound is weighted 0.002
-(100 labeled / 50,000 unlabeled images, so that a labeled image's bound
-counts once per epoch like an unlabeled one's, as in Kingma et al.'s code;
-scale it with `data.num_labeled`): over seeds 0-2 it ends at 83.7% against
-81.2% with weight 1, ahead on every seed at every evaluation. Kingma et al.
-report 96.7%: our M2 on z1 gains only a few points from the unlabeled
-images over training its classifier on the 100 labels alone, training M2
-longer loses accuracy, and why is open. 15-30 min on a 2-core CPU:
+benchmarks/RESULTS.md, "M1+M2 at its budget"). The labeled bound is
+weighted 0.002 (100 labeled / 50,000 unlabeled images, so that a labeled
+image's bound counts once per epoch like an unlabeled one's, as in Kingma
+et al.'s code; scale it with `data.num_labeled`): over seeds 0-2 it ends at
+83.7% against 81.2% with weight 1, ahead on every seed at every evaluation.
+Kingma et al. report 96.7%: our M2 on z1 gains only a few points from the
+unlabeled images over training its classifier on the 100 labels alone,
+training M2 longer loses accuracy, and why is open. 15-30 min on a 2-core
+CPU:
 
   python -m experiments.train --config=configs/mnist_m1m2.py \
       --workdir=workdirs/mnist_m1m2 [--config.data.idx_dir=PATH]

@@ -5,7 +5,7 @@ mnist-dev's validation split: alpha = 100 instead of the paper's 10 (see the
 README, "MNIST, 100 labels, the paper's budget"). The paper's exact settings
 are the `paper` variant. Trained longer (--config.num_train_steps=80000
 --config.lr_schedule=cosine) it reached 93.95% averaged over seeds 0-2
-(91.3% for seed 0; README, "Ablation and long runs").
+(91.3% for seed 0; benchmarks/RESULTS.md, "Three seeds on a lent H200").
 
   python -m experiments.train --config=configs/mnist_m2.py \
       --workdir=workdirs/mnist_m2 [--config.data.idx_dir=PATH]
@@ -23,7 +23,8 @@ def get_config(variant: str = ''):
   c.estimator = 'enumerate'
   # 10 in the paper; 100 gained 2 points on the validation split at the
   # paper's budget. (Kingma et al.'s code amounts to alpha 0.1 with the
-  # labeled bound weighted 0.002 in our batch means: README.)
+  # labeled bound weighted 0.002 in our batch means: README,
+  # "MNIST, 100 labels".)
   c.alpha = 100.0
   if 'paper' in default_config.variants(variant):
     c.alpha = 10.0

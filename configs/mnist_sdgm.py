@@ -5,18 +5,18 @@ Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
 al. trained for thousands of epochs; the step budget here is a config field.
 
 The defaults are the settings that reached 97% on mnist-dev's validation
-split (README, "SDGM at 97%"): alpha 100, a moving average of the
-parameters (ema_decay 0.999, what eval.json reports; the raw iterate is
-beside it), 70k steps (140 epochs) at the constant rate 3e-4. Seeds 1 and
-2 pass 97% at 50k steps and reach 97.4% and 97.2% at 70k; seed 0 (the
+split (benchmarks/RESULTS.md, "SDGM at 97%"): alpha 100, a moving average
+of the parameters (ema_decay 0.999, what eval.json reports; the raw iterate
+is beside it), 70k steps (140 epochs) at the constant rate 3e-4. Seeds 1
+and 2 pass 97% at 50k steps and reach 97.4% and 97.2% at 70k; seed 0 (the
 default, the hardest label draw) reaches 95.35%, so the mean of the three
 seeds is 96.67%.
-Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults
-before) it reached 95.6% after 200k steps (seed 0); a cosine decay stops it
-early (95.97% over three seeds at 80k), and lr 1e-3 only starts faster
-(README, "SDGM's optimisation"). 2-3.5 h on a 2-core CPU (5-10 steps/s
-by machine; a run keeps about one core busy, so two seeds side by side
-take no longer than one), minutes on a GPU:
+Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults before)
+it reached 95.6% after 200k steps (seed 0); a cosine decay stops it early
+(95.97% over three seeds at 80k), and lr 1e-3 only starts faster
+(benchmarks/RESULTS.md, "SDGM's optimisation"). 2-3.5 h on a 2-core CPU
+(5-10 steps/s by machine; a run keeps about one core busy, so two seeds
+side by side take no longer than one), minutes on a GPU:
 
   python -m experiments.train --config=configs/mnist_sdgm.py \
       --workdir=workdirs/mnist_sdgm [--config.data.idx_dir=PATH]
@@ -40,9 +40,10 @@ def get_config(variant: str = ''):
   if 'maaloe' in default_config.variants(variant):
     default_config.use_maaloe_code_settings(c)
   else:
-    # The settings that reached 97% on mnist-dev's validation split (README,
-    # "SDGM at 97%"): a larger alpha, a moving average of the parameters
-    # and 70k steps (140 epochs) at the constant rate.
+    # The settings that reached 97% on mnist-dev's validation split
+    # (benchmarks/RESULTS.md, "SDGM at 97%"): a larger alpha, a moving
+    # average of the parameters and 70k steps (140 epochs) at the constant
+    # rate.
     c.alpha = 100.0
     c.ema_decay = 0.999
     c.num_train_steps = 70000

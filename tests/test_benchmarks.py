@@ -51,7 +51,7 @@ def test_a_suite_budget_never_overrides_a_field_the_run_sets_itself():
 
 def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
   # mnist_sdgm now defaults to alpha 100 and EMA 0.999; the older rows of
-  # the README were measured with alpha 10 and no EMA.
+  # benchmarks/RESULTS.md were measured with alpha 10 and no EMA.
   for suite, runs in accuracy.SUITES.items():
     for run in runs:
       if (suite in accuracy.SUITES_AT_97_DEFAULTS
