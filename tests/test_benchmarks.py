@@ -1,6 +1,9 @@
 """The parts of the benchmark scripts that read results back."""
 
+import glob
 import json
+import re
+import shlex
 
 import pytest
 
@@ -92,3 +95,48 @@ def test_curve_table_means_only_steps_every_run_reached():
 def test_curve_table_names_runs_after_their_file_or_workdir(path, name):
   from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
   assert curve_table.run_name(path) == name
+
+
+RESULT_DOCS = ('README.md', 'benchmarks/RESULTS.md')
+
+
+def _expand_braces(pattern):
+  """'a{0,1}b' -> ['a0b', 'a1b'], as the shell would."""
+  m = re.search(r'\{([^{}]*)\}', pattern)
+  if not m:
+    return [pattern]
+  return [p for alt in m.group(1).split(',')
+          for p in _expand_braces(pattern[:m.start()] + alt +
+                                  pattern[m.end():])]
+
+
+@pytest.mark.parametrize('doc', RESULT_DOCS)
+def test_every_curve_a_results_doc_cites_is_committed(doc):
+  with open(doc, encoding='utf-8') as f:
+    text = f.read()
+  cited = re.findall(r'benchmarks/results/(?:[^\s`\'",;(){]|\{[^}]*\})*',
+                     text)
+  assert cited
+  for path in cited:
+    for pattern in _expand_braces(path.rstrip('.:')):
+      assert glob.glob(pattern), f'{doc} cites {pattern}, which matches no file'
+
+
+@pytest.mark.parametrize('doc', RESULT_DOCS)
+def test_every_accuracy_command_in_a_results_doc_names_a_suite_and_its_runs(
+    doc):
+  with open(doc, encoding='utf-8') as f:
+    text = f.read().replace('\\\n', ' ')
+  commands = [line.split('python -m benchmarks.accuracy', 1)[1]
+              for line in text.split('\n')
+              if 'python -m benchmarks.accuracy' in line]
+  assert commands
+  for command in commands:
+    flags = [a[2:].partition('=') for a in
+             shlex.split(command.split('  #')[0]) if a.startswith('--')]
+    args = {name: value for name, _, value in flags}
+    suite = args.get('suite')
+    assert suite in accuracy.SUITES, f'{doc}: no suite {suite!r}'
+    names = {run.name for run in accuracy.SUITES[suite]}
+    for name in args.get('only', '').split(',') if 'only' in args else ():
+      assert name in names, f'{doc}: suite {suite} has no run {name!r}'
