@@ -11,17 +11,14 @@ Reads the workdir's config.json and newest checkpoint; writes nothing.
 """
 
 import functools
-import json
-import os
 
 from absl import app
 from absl import flags
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
-from m2vae_jax import checkpointing
+from benchmarks import saved_run
 from m2vae_jax import metrics
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
@@ -57,22 +54,13 @@ def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
 
 def main(argv):
   del argv
-  with open(os.path.join(_WORKDIR.value, 'config.json'),
-            encoding='utf-8') as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if _IDX_DIR.value:
-    config.data.idx_dir = _IDX_DIR.value
   with train.user_errors_as_one_line():
-    trainer = train.Trainer(config, _WORKDIR.value)
+    trainer, state = saved_run.restore(_WORKDIR.value,
+                                       _IDX_DIR.value)
+    config = trainer.config
     if not train.is_auxiliary(trainer.model):
       raise ConfigError(f'{_WORKDIR.value} holds a {config.model.name!r} '
                         'run, not adgm or sdgm')
-    manager = checkpointing.create_manager(_WORKDIR.value)
-    restored = checkpointing.restore_latest(manager, trainer.init_state())
-    manager.close()
-    if restored is None:
-      raise ConfigError(f'{_WORKDIR.value} holds no checkpoint')
-  state, _ = restored
   # The model the run reports: the moving average if it kept one.
   nets = train.networks(trainer.model, state.eval_params, config)
   data = trainer.data.eval

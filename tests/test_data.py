@@ -178,11 +178,11 @@ def test_random_shift_moves_image_and_mask_together_within_bounds():
       # Recover the offset from the padding: inputs are never 0 or void.
       (dy, dx), = {(a, b) for a in range(-2, 3) for b in range(-2, 3)
                    if np.array_equal(out['image'][i],
-                                     pipeline._shifted(image[i], a, b, 0))}  # pylint: disable=protected-access
+                                     pipeline.translated(image[i], a, b, 0))}
       offsets.add((dy, dx))
       np.testing.assert_array_equal(
           out['label'][i],
-          pipeline._shifted(mask[i], dy, dx, pipeline.VOID_LABEL))  # pylint: disable=protected-access
+          pipeline.translated(mask[i], dy, dx, pipeline.VOID_LABEL))
       rows = slice(max(dy, 0), 8 + min(dy, 0))
       cols = slice(max(dx, 0), 8 + min(dx, 0))
       np.testing.assert_array_equal(

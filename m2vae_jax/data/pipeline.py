@@ -221,7 +221,7 @@ def random_flip(seed: int, *, vertical: bool, horizontal: bool,
   return transform
 
 
-def _shifted(image: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
+def translated(image: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
   """image [h, w, ...] moved down dy and right dx pixels (negative: up,
   left); what comes in from outside is `fill`."""
   h, w = image.shape[:2]
@@ -251,11 +251,11 @@ def random_shift(seed: int, max_shift: int, *, process_index: int = 0,
         rng.integers(-max_shift, max_shift + 1, (n_local * process_count, 2)),
         n_local, process_index)
     out = dict(batch)
-    out['image'] = np.stack([_shifted(im, dy, dx, 0) for im, (dy, dx)
+    out['image'] = np.stack([translated(im, dy, dx, 0) for im, (dy, dx)
                              in zip(batch['image'], offsets)])
     if 'label' in batch and batch['label'].ndim >= 3:
-      out['label'] = np.stack([_shifted(m, dy, dx, VOID_LABEL) for m, (dy, dx)
-                               in zip(batch['label'], offsets)])
+      out['label'] = np.stack([translated(m, dy, dx, VOID_LABEL)
+                               for m, (dy, dx) in zip(batch['label'], offsets)])
     return out
 
   return transform
