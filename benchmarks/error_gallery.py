@@ -40,7 +40,7 @@ def main(argv):
     for workdir in _WORKDIRS.value:
       trainer, state = saved_run.restore(workdir, _IDX_DIR.value)
       labels = trainer.data.eval['label']
-      given = saved_run.predictions(trainer, state.eval_params)
+      given = trainer.predict(state.eval_params)
       wrong.append(set(saved_run.mistaken(labels, given, t, p).tolist()))
       train_labels = trainer.data.train['label'][trainer.labeled_indices]
       ours = trainer.data.train['image'][trainer.labeled_indices]

@@ -5,8 +5,6 @@ No flags here: tests import it beside the scripts' own flags."""
 import json
 import os
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -38,31 +36,6 @@ def restore(workdir: str, idx_dir: str = ''):
     raise ConfigError(f'{workdir} holds no checkpoint')
   state, _ = restored
   return trainer, state
-
-
-def predictions(trainer, params, batch: int = 1000) -> np.ndarray:
-  """The class each eval image is given, [n] int: what the trainer's
-  evaluation counts in its confusion matrix (q(y|x)'s argmax on the pixel
-  intensities; ADGM / SDGM with a at q(a|x)'s mean).
-
-  Raises:
-    ConfigError: the run evaluates binarized samples (data.eval_binarize),
-      whose noise only the trainer's eval step reproduces.
-  """
-  config = trainer.config
-  if trainer.task.segmentation:
-    raise ConfigError('predictions() reads classification runs')
-  if config.data.binarize and config.data.eval_binarize:
-    raise ConfigError('the run evaluates binarized samples '
-                      '(data.eval_binarize=True); predictions() reads runs '
-                      'evaluated on intensities')
-  nets = train.networks(trainer.model, params, config)
-  classify = jax.jit(lambda x: jnp.argmax(nets.classify(x), -1))
-  images = trainer.data.eval['image']
-  return np.concatenate([
-      np.asarray(classify(train.prepare_inputs(
-          None, jnp.asarray(images[i:i + batch]), False)))
-      for i in range(0, len(images), batch)])
 
 
 def parse_shift(text: str) -> tuple[int, int]:

@@ -7,6 +7,7 @@ one loop for all of them.
 """
 
 from collections.abc import Callable
+from collections.abc import Iterator
 import contextlib
 import dataclasses
 import functools
@@ -526,33 +527,45 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
   return new_state, metrics
 
 
-def eval_step(params, batch: Batch, *, model, config, task: Task,
-              eval_key: jax.Array) -> Metrics:
-  """Sums over one eval batch: a confusion matrix of images (classification)
-  or pixels (segmentation), and for ADGM / SDGM the sums of
-  `metrics.auxiliary_usage`.
-
-  The classifier sees the pixel intensities (the mean of the binarized
-  input), or with data.eval_binarize a binarized sample whose noise comes
-  from the example's index in the split, so the result does not depend on
-  the eval batch size or the device count.
-  """
+def eval_inputs(batch: Batch, config: ml_collections.ConfigDict,
+                eval_key: jax.Array) -> jax.Array:
+  """What the classifier sees of an eval batch, [batch, height, width,
+  channels] float: the pixel intensities (the mean of the binarized input),
+  or with data.eval_binarize a binarized sample whose noise comes from the
+  example's index in the split, so that it does not depend on the eval
+  batch size or the device count."""
   images = batch['image']
   if config.data.binarize and config.data.eval_binarize:
     keys = jax.vmap(lambda i: jax.random.fold_in(eval_key, i))(batch['index'])
-    x = jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
-  else:
-    x = prepare_inputs(eval_key, images, False)
-  nets = networks(model, params, config)
-  logits = nets.classify(x)
+    return jax.vmap(lambda k, im: prepare_inputs(k, im, True))(keys, images)
+  return prepare_inputs(eval_key, images, False)
+
+
+def predict_step(params, batch: Batch, *, model, config,
+                 eval_key: jax.Array) -> jax.Array:
+  """q(y|x)'s most probable class for every example of an eval batch:
+  [batch] (classification) or [batch, height, width] (segmentation)."""
+  x = eval_inputs(batch, config, eval_key)
+  return jnp.argmax(networks(model, params, config).classify(x), -1)
+
+
+def eval_step(params, batch: Batch, *, model, config, task: Task,
+              eval_key: jax.Array) -> Metrics:
+  """Sums over one eval batch: a confusion matrix of images (classification)
+  or pixels (segmentation) of `predict_step`'s classes, and for ADGM / SDGM
+  the sums of `metrics.auxiliary_usage`."""
+  predicted = predict_step(params, batch, model=model, config=config,
+                           eval_key=eval_key)
   sums = {'confusion': metrics_lib.confusion_matrix(
-      batch['label'], jnp.argmax(logits, -1), task.num_classes,
-      batch['valid'])}
+      batch['label'], predicted, task.num_classes, batch['valid'])}
   if is_auxiliary(model):
     # An a that collapses (the same q(a|x) for every image, ignored by the
     # classifier) turns an ADGM into an M2: show it beside the accuracy.
+    # (The inputs and networks repeat predict_step's; jit computes them once.)
+    nets = networks(model, params, config)
     sums.update(metrics_lib.auxiliary_usage(
-        x, nets.infer_a, nets.classify_given_a, batch['valid']))
+        eval_inputs(batch, config, eval_key), nets.infer_a,
+        nets.classify_given_a, batch['valid']))
   return sums
 
 
@@ -846,6 +859,10 @@ class Trainer:
     self.eval_step = jax.jit(
         functools.partial(eval_step, eval_key=eval_key, **kw),
         out_shardings=rep)
+    self.predict_step = jax.jit(
+        functools.partial(predict_step, eval_key=eval_key, model=self.model,
+                          config=c),
+        out_shardings=rep)
 
   def _put(self, labeled, unlabeled):
     put = functools.partial(sharding.put_batch, mesh=self.mesh)
@@ -853,14 +870,29 @@ class Trainer:
 
   # -- evaluation ------------------------------------------------------------
 
-  def evaluate(self, params) -> dict[str, Any]:
-    """Metrics over the whole eval split (nothing dropped)."""
-    totals = None
+  def _eval_batches(self) -> Iterator[Batch]:
+    """The eval split once, in order, in global batches on the mesh."""
     for batch in pipeline.eval_batches(
         self.data.eval, self.config.eval_batch_size,
         process_index=jax.process_index(),
         process_count=jax.process_count()):
-      out = self.eval_step(params, sharding.put_batch(batch, self.mesh))
+      yield sharding.put_batch(batch, self.mesh)
+
+  def predict(self, params) -> np.ndarray:
+    """The class q(y|x) gives every eval example, in the split's order:
+    [examples] (classification) or [examples, height, width]
+    (segmentation); the predictions `evaluate` counts."""
+    predicted = np.concatenate([
+        jax.device_get(self.predict_step(params, batch))
+        for batch in self._eval_batches()])
+    # The last global batch is padded; padding comes after the split's end.
+    return predicted[:self.data.eval['image'].shape[0]]
+
+  def evaluate(self, params) -> dict[str, Any]:
+    """Metrics over the whole eval split (nothing dropped)."""
+    totals = None
+    for batch in self._eval_batches():
+      out = self.eval_step(params, batch)
       totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
     totals = jax.device_get(totals)
     result = {'split': self.data.eval_split,

@@ -69,7 +69,7 @@ def test_a_shift_that_is_not_dy_dx_is_refused():
 def test_predictions_give_the_confusion_matrix_of_eval_json(trained):
   workdir, saved = trained
   trainer, state = saved_run.restore(workdir)
-  given = saved_run.predictions(trainer, state.eval_params, batch=7)
+  given = trainer.predict(state.eval_params)
   labels = trainer.data.eval['label']
   confusion = np.zeros((10, 10), int)
   np.add.at(confusion, (labels, given), 1)

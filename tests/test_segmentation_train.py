@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import sharding
 from m2vae_jax import train
 from tests.conftest import NUM_DEVICES
@@ -77,3 +78,19 @@ def test_enumeration_is_refused_for_segmentation(idx_dir, tfds_dir, voc_dir,
   with pytest.raises(train.ConfigError, match="'gumbel' or 'straight_thro"):
     train.Trainer(c, str(tmp_path / 'x'))
   assert not (tmp_path / 'x').exists()
+
+
+def test_predict_gives_the_pixels_evaluate_scores(idx_dir, tfds_dir, voc_dir,
+                                                  tmp_path):
+  trainer = train.Trainer(
+      _config('digit_scenes_m2', idx_dir, tfds_dir, voc_dir),
+      str(tmp_path / 'run'))
+  params = trainer.init_state().params
+  predicted = trainer.predict(params)
+  masks = trainer.data.eval['label']
+  assert predicted.shape == masks.shape[:3]
+  scores = metrics_lib.segmentation_scores(
+      metrics_lib.confusion_matrix(masks, predicted, 11))
+  result = trainer.evaluate(params)
+  for k in ('miou', 'pixel_accuracy'):
+    assert scores[k] == pytest.approx(result[k], abs=1e-12)

@@ -10,6 +10,7 @@ import pytest
 
 from m2vae_jax import checkpointing
 from m2vae_jax import metric_writers
+from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import sharding
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
@@ -249,6 +250,23 @@ def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
              for size in (8, 16, 64)]
   assert results[0] == results[1] == results[2]
   assert results[0]['num_examples'] == 60
+
+
+@pytest.mark.parametrize('eval_binarize', [False, True])
+def test_predict_gives_the_classes_evaluate_counts(config, tmp_path,
+                                                   eval_binarize):
+  """60 examples in batches of 16: the padding of the last batch is cut,
+  and a binarized eval sample is the one evaluate draws."""
+  trainer = train.Trainer(config('mnist_sdgm', eval_batch_size=16, **{
+      'data.eval_binarize': eval_binarize}), str(tmp_path / 'run'))
+  params = trainer.init_state().params
+  predicted = trainer.predict(params)
+  assert predicted.shape == (60,)
+  assert len(np.unique(predicted)) > 2  # Not one class for everything.
+  labels = trainer.data.eval['label']
+  confusion = metrics_lib.confusion_matrix(labels, predicted, 10)
+  assert np.asarray(confusion).tolist() == trainer.evaluate(params)[
+      'confusion']
 
 
 def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
