@@ -32,27 +32,35 @@ _MAX_IMAGES = flags.DEFINE_integer('max_images', 120, 'Errors to draw.')
 flags.mark_flags_as_required(['workdirs', 'true', 'predicted'])
 
 
+def _study(workdir: str, t: int, p: int):
+  """(eval labels, eval images, predicted classes, the run's labeled
+  images of class t) of one run, with a line of what it gets wrong."""
+  trainer, state = saved_run.restore(workdir, _IDX_DIR.value)
+  labels = trainer.data.eval['label']
+  given = trainer.predict(state.eval_params)
+  train_labels = trainer.data.train['label'][trainer.labeled_indices]
+  labeled = trainer.data.train['image'][trainer.labeled_indices]
+  print(f'{workdir} (step {int(state.step)}): '
+        f'{len(saved_run.mistaken(labels, given, t, p))} of '
+        f'{int(np.sum(labels == t)):,} {t}s called {p}')
+  return (labels, trainer.data.eval['image'][..., 0], given,
+          labeled[train_labels == t][..., 0])
+
+
 def main(argv):
   del argv
   t, p = _TRUE.value, _PREDICTED.value
-  panels, wrong = [], []
   with train.user_errors_as_one_line():
-    for workdir in _WORKDIRS.value:
-      trainer, state = saved_run.restore(workdir, _IDX_DIR.value)
-      labels = trainer.data.eval['label']
-      given = trainer.predict(state.eval_params)
-      wrong.append(set(saved_run.mistaken(labels, given, t, p).tolist()))
-      train_labels = trainer.data.train['label'][trainer.labeled_indices]
-      ours = trainer.data.train['image'][trainer.labeled_indices]
-      panels.append((f'{workdir}: its labeled {t}s',
-                     ours[train_labels == t][..., 0]))
-      print(f'{workdir} (step {int(state.step)}): {len(wrong[-1])} of '
-            f'{int(np.sum(labels == t)):,} {t}s called {p}')
-      if len(panels) == 1:
-        right = np.flatnonzero((labels == t) & (given == t))
-        images = trainer.data.eval['image'][..., 0]
-  common = sorted(set.intersection(*wrong))
+    runs = [_study(workdir, t, p) for workdir in _WORKDIRS.value]
+  common = sorted(set.intersection(*(
+      set(saved_run.mistaken(labels, given, t, p).tolist())
+      for labels, _, given, _ in runs)))
   print(f'called {p} by every run: {len(common)}')
+  # Every run reads the same eval split: the first run's images serve all.
+  labels, images, given, _ = runs[0]
+  right = np.flatnonzero((labels == t) & (given == t))
+  panels = [(f'{workdir}: its labeled {t}s', ours)
+            for workdir, (*_, ours) in zip(_WORKDIRS.value, runs)]
   panels.append((f'{t}s every run calls {p} ({len(common)})',
                  images[common[:_MAX_IMAGES.value]]))
   panels.append((f'{t}s the first run gets right', images[right[:40]]))
