@@ -629,6 +629,15 @@ def label_seed(config: ml_collections.ConfigDict) -> int:
   return int(config.seed)
 
 
+def labeled_indices(config: ml_collections.ConfigDict,
+                    data: pipeline.TaskData) -> np.ndarray:
+  """The training examples whose labels the run sees, [num_labeled]: drawn
+  from `label_seed`, the same number per class for classification."""
+  return pipeline.select_labeled(
+      data.train['label'], config.data.num_labeled, data.num_classes,
+      label_seed(config), balanced=not data.is_segmentation)
+
+
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume a workdir made with a different experiment.
 
@@ -768,10 +777,7 @@ class Trainer:
     self.task = Task(num_classes=self.data.num_classes,
                      image_shape=tuple(self.data.train['image'].shape[1:]),
                      segmentation=self.data.is_segmentation)
-    self.labeled_indices = pipeline.select_labeled(
-        self.data.train['label'], config.data.num_labeled,
-        self.data.num_classes, label_seed(config),
-        balanced=not self.task.segmentation)
+    self.labeled_indices = labeled_indices(config, self.data)
     if config.marginal_weight and (self.task.segmentation
                                    or config.target != 'categorical'):
       raise ConfigError('marginal_weight constrains the class frequencies of '

@@ -1,0 +1,86 @@
+r"""The labeled images of one class that each seed's run is given: a figure
+with a row per seed, and the indices printed, without training anything.
+
+With 10 labels per class, what a draw holds decides much of a run's
+accuracy (benchmarks/RESULTS.md, "Which 7s are called 9": seeds whose ten
+7s include no 7 with a bar across the stem call about a hundred validation
+7s 9). This shows a draw before the hours of training:
+
+  python -m benchmarks.labeled_draws --config=configs/mnist_sdgm.py \
+      --config.data.idx_dir=../shared/data/mnist-dev --seeds=0-9 \
+      --label_class=7 --out=sevens_by_seed.png
+
+The subset is the trainer's (`train.labeled_indices`): it depends on the
+config's data fields and `seed` (or `data.label_seed`, which pins it for
+every seed). Classification data only.
+"""
+
+from absl import app
+from absl import flags
+import matplotlib
+from ml_collections import config_flags
+import numpy as np
+
+matplotlib.use('Agg')  # No display needed.
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
+
+from benchmarks import saved_run  # noqa: E402
+from m2vae_jax import train  # noqa: E402
+from m2vae_jax.errors import ConfigError  # noqa: E402
+
+config_flags.DEFINE_config_file(
+    'config', None, 'Experiment config file (configs/*.py[:variant]).',
+    lock_config=True)
+_SEEDS = flags.DEFINE_string('seeds', '0-9', 'Seeds: 0-9, or 0,3,5.')
+_CLASS = flags.DEFINE_integer('label_class', None, 'The class to draw.')
+_OUT = flags.DEFINE_string('out', 'labeled_draws.png', 'The figure.')
+flags.mark_flags_as_required(['config', 'label_class'])
+
+
+def parse_seeds(text: str) -> list[int]:
+  """'0-3,7' -> [0, 1, 2, 3, 7]."""
+  seeds = []
+  try:
+    for part in text.split(','):
+      first, _, last = part.partition('-')
+      seeds.extend(range(int(first), int(last or first) + 1))
+  except ValueError:
+    raise ConfigError(f'--seeds: {text!r} is not like 0-9 or 0,3,5') from None
+  return seeds
+
+
+def main(argv):
+  del argv
+  config = flags.FLAGS.config
+  with train.user_errors_as_one_line():
+    seeds = parse_seeds(_SEEDS.value)
+    from m2vae_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+    data = data_lib.load_task_data(config.data)
+    if data.is_segmentation:
+      raise ConfigError('labeled_draws reads classification data')
+    if not 0 <= _CLASS.value < data.num_classes:
+      raise ConfigError(f'--label_class={_CLASS.value} is not a class '
+                        f'(0-{data.num_classes - 1})')
+    rows = []
+    for seed in seeds:
+      config.seed = seed
+      indices = train.labeled_indices(config, data)
+      ours = indices[data.train['label'][indices] == _CLASS.value]
+      print(f'seed {seed}: {_CLASS.value}s at {ours.tolist()}')
+      rows.append(saved_run.tile(data.train['image'][ours][..., 0],
+                                 columns=max(len(ours), 1)))
+  width = max(r.shape[1] for r in rows)
+  rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]))) for r in rows]
+  fig, ax = plt.subplots(figsize=(width / 40 + 1, len(rows) * 0.75 + 0.5))
+  ax.imshow(np.concatenate(rows), cmap='gray')
+  ax.set_yticks([(i + 0.5) * rows[0].shape[0] for i in range(len(rows))],
+                [f'seed {s}' for s in seeds])
+  ax.set_xticks([])
+  ax.set_title(f'the labeled {_CLASS.value}s of each seed', fontsize=9)
+  fig.tight_layout()
+  fig.savefig(_OUT.value, dpi=80)
+  print(f'wrote {_OUT.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,52 @@
+"""benchmarks/labeled_draws, run as a user types it (its flags would clash
+with other benchmark scripts' in this process)."""
+
+import os
+import re
+import subprocess
+import sys
+
+from m2vae_jax import data as data_lib
+from m2vae_jax import train
+from tests.conftest import REPO
+from tests.conftest import load_config
+
+
+def _labeled_draws(*flags):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  return subprocess.run(
+      [sys.executable, '-m', 'benchmarks.labeled_draws',
+       '--config=configs/mnist_sdgm.py:tiny', *flags],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+      check=False)
+
+
+def test_each_seed_shows_the_labels_its_run_is_given(idx_dir, tfds_dir,
+                                                     tmp_path):
+  out = tmp_path / 'draws.png'
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}',
+                        f'--config.data.tfds_data_dir={tfds_dir}',
+                        '--seeds=0-1,4', '--label_class=3', f'--out={out}')
+  assert done.returncode == 0, done.stderr
+  printed = dict(re.findall(r'seed (\d+): 3s at (\[.*\])', done.stdout))
+  assert list(printed) == ['0', '1', '4']
+  data = data_lib.load_task_data(load_config('mnist_sdgm', **{
+      'data.idx_dir': idx_dir}).data)
+  for seed, indices in printed.items():
+    config = load_config('mnist_sdgm', seed=int(seed),
+                         **{'data.idx_dir': idx_dir})
+    ours = train.labeled_indices(config, data)
+    assert indices == str(ours[data.train['label'][ours] == 3].tolist())
+  assert printed['0'] != printed['1']
+  assert out.stat().st_size > 1000
+
+
+def test_bad_seeds_or_class_are_named(idx_dir):
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}', '--seeds=0-x',
+                        '--label_class=3')
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines()[-1] == (
+      "error: --seeds: '0-x' is not like 0-9 or 0,3,5")
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}', '--label_class=10')
+  assert done.stderr.strip().splitlines()[-1] == (
+      'error: --label_class=10 is not a class (0-9)')
