@@ -60,15 +60,6 @@ def evaluate_translated(trainer, params, dy: int, dx: int) -> dict:
     data['image'] = images
 
 
-def largest_errors(confusion, k: int) -> list[tuple[int, int, int]]:
-  """The k largest off-diagonal counts of a confusion matrix (rows: true
-  classes) as (count, true, predicted), largest first; zeros left out."""
-  c = np.asarray(confusion)
-  cells = [(int(c[t, p]), t, p) for t in range(c.shape[0])
-           for p in range(c.shape[1]) if t != p and c[t, p] > 0]
-  return sorted(cells, key=lambda e: (-e[0], e[1], e[2]))[:k]
-
-
 def mistaken(labels: np.ndarray, predicted: np.ndarray, true_class: int,
              given_class: int) -> np.ndarray:
   """Indices of the examples of `true_class` predicted `given_class`."""

@@ -16,6 +16,7 @@ from absl import flags
 import numpy as np
 
 from benchmarks import saved_run
+from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
 
@@ -44,7 +45,7 @@ def main(argv):
   print('| --- | ---: | --- |')
   for dy, dx in shifts:
     result = saved_run.evaluate_translated(trainer, state.eval_params, dy, dx)
-    largest = saved_run.largest_errors(result['confusion'], _ERRORS.value)
+    largest = metrics_lib.largest_errors(result['confusion'], _ERRORS.value)
     errors = ', '.join(f'{n} of {counts[t]:,} {t}s -> {p}'
                        for n, t, p in largest)
     print(f'| {dy}:{dx} | {100 * result["accuracy"]:.2f} | {errors} |')

@@ -42,6 +42,9 @@ class NullWriter:
   def write_images(self, step, images):
     del step, images
 
+  def write_record(self, step, record):
+    del step, record
+
   def flush(self):
     pass
 
@@ -81,9 +84,13 @@ class JsonlWriter:
     self._file = open(path, 'a', encoding='utf-8')  # noqa: SIM115
 
   def write_scalars(self, step, scalars):
-    record = {'step': int(step), 'time': time.time()}
-    record.update({k: float(v) for k, v in scalars.items()})
-    self._file.write(json.dumps(record) + '\n')
+    self.write_record(step, {k: float(v) for k, v in scalars.items()})
+
+  def write_record(self, step: int, record: dict) -> None:
+    """Any JSON values (e.g. a whole evaluation with its confusion
+    matrix), on one line after "step" and "time"."""
+    self._file.write(json.dumps(
+        {'step': int(step), 'time': time.time(), **record}) + '\n')
 
   def write_images(self, step, images):
     del step, images  # Images go to TensorBoard and PNG files.

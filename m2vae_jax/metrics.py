@@ -67,6 +67,15 @@ def classification_scores(confusion: np.ndarray) -> dict:
   }
 
 
+def largest_errors(confusion, k: int) -> list[tuple[int, int, int]]:
+  """The k largest off-diagonal counts of a confusion matrix (rows: true
+  classes) as (count, true, predicted), largest first; zeros left out."""
+  c = np.asarray(confusion)
+  cells = [(int(c[t, p]), t, p) for t in range(c.shape[0])
+           for p in range(c.shape[1]) if t != p and c[t, p] > 0]
+  return sorted(cells, key=lambda e: (-e[0], e[1], e[2]))[:k]
+
+
 def segmentation_scores(confusion: np.ndarray) -> dict:
   """Per-class IoU, mIoU and pixel accuracy from a confusion matrix.
 

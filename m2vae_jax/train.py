@@ -936,6 +936,11 @@ class Trainer:
     last_saved = start if restored is not None else None
     writer = metric_writers.create_default_writer(workdir, is_main=is_main,
                                                   start_step=start)
+    # Every evaluation in full (confusion matrix, per-class figures): which
+    # errors grow when is then readable after the run.
+    evals = (metric_writers.JsonlWriter(os.path.join(workdir, 'evals.jsonl'),
+                                        start) if is_main
+             else metric_writers.NullWriter())
     prefetch = pipeline.Prefetcher(self._host_batches, depth=c.data.prefetch)
     history, pending = [], None
     t_last, step_last = time.perf_counter(), start
@@ -967,8 +972,8 @@ class Trainer:
                                               scalars, rate))
           if (c.eval_every_steps and done % c.eval_every_steps == 0
               and done != self.num_train_steps):
-            self._report_eval(writer, done, self.evaluate_state(state),
-                              state.eval_params)
+            self._report_eval(writer, evals, done,
+                              self.evaluate_state(state), state.eval_params)
           preempted = preemption.requested(done)
           if done % c.checkpoint_every_steps == 0 or preempted:
             if pending is not None:  # Never save a state that went bad.
@@ -992,13 +997,14 @@ class Trainer:
       result['step'] = final
       if is_main:
         _write_json_atomic(os.path.join(workdir, 'eval.json'), result)
-      self._report_eval(writer, final, result, state.eval_params)
+      self._report_eval(writer, evals, final, result, state.eval_params)
       return result
     finally:
       prefetch.close()
       manager.wait_until_finished()
       manager.close()
       writer.close()
+      evals.close()
 
   def evaluate_state(self, state: TrainState) -> dict[str, Any]:
     """evaluate() on state.eval_params; with a moving average, the raw
@@ -1019,15 +1025,22 @@ class Trainer:
       raise TrainingDiverged(message)
     logging.warning('Skipped: %s', message)
 
-  def _report_eval(self, writer, step: int, result: dict[str, Any],
+  def _report_eval(self, writer, evals, step: int, result: dict[str, Any],
                    params) -> None:
-    """Logs eval metrics and, on process 0, writes the figures."""
+    """Logs eval metrics (the scalars to `writer`, all of `result` to
+    `evals`) and, on process 0, writes the figures."""
     scalars = {f'eval_{k}': v for k, v in result.items()
                if isinstance(v, float)}
     writer.write_scalars(step, scalars)
     writer.flush()
-    logging.info('eval at step %d on %s: %s', step, result['split'],
-                 ', '.join(f'{k} {v:.4f}' for k, v in scalars.items()))
+    evals.write_record(step, {k: v for k, v in result.items() if k != 'step'})
+    evals.flush()
+    line = ', '.join(f'{k} {v:.4f}' for k, v in scalars.items())
+    if 'confusion' in result:
+      line += '; largest errors true->predicted: ' + (', '.join(
+          f'{t}->{p} {n}' for n, t, p in metrics_lib.largest_errors(
+              result['confusion'], 3)) or 'none')
+    logging.info('eval at step %d on %s: %s', step, result['split'], line)
     if self.config.figures and jax.process_index() == 0:
       self.write_figures(params, writer, step)
 

@@ -109,3 +109,10 @@ def test_auxiliary_usage_of_a_collapsed_a_is_zero():
   assert got['a_spread'] == pytest.approx(0.0, abs=1e-6)
   assert got['a_std'] == pytest.approx(1.0)
   assert got['changed_by_a'] == 0.0
+
+
+def test_largest_errors_are_off_diagonal_and_largest_first():
+  confusion = [[50, 3, 0], [7, 40, 7], [1, 0, 9]]
+  assert metrics.largest_errors(confusion, 3) == [
+      (7, 1, 0), (7, 1, 2), (3, 0, 1)]
+  assert metrics.largest_errors([[5, 0], [0, 5]], 3) == []

@@ -43,13 +43,6 @@ def test_translation_moves_the_digits_and_leaves_the_split_as_it_was(trained):
   np.testing.assert_array_equal(trainer.data.eval['image'], before)
 
 
-def test_largest_errors_are_off_diagonal_and_largest_first():
-  confusion = [[50, 3, 0], [7, 40, 7], [1, 0, 9]]
-  assert saved_run.largest_errors(confusion, 3) == [
-      (7, 1, 0), (7, 1, 2), (3, 0, 1)]
-  assert saved_run.largest_errors([[5, 0], [0, 5]], 3) == []
-
-
 def test_a_folder_without_a_run_or_checkpoint_says_so(trained, tmp_path):
   with pytest.raises(ConfigError, match='no config.json'):
     saved_run.restore(str(tmp_path))

@@ -61,6 +61,30 @@ def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
     assert json.load(f)['alpha'] == 100.0
 
 
+def test_every_evaluation_is_kept_whole_and_its_errors_logged(
+    config, tmp_path, caplog):
+  caplog.set_level(logging.INFO)
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config(eval_every_steps=2, num_train_steps=4),
+                           workdir)
+  # A run killed after evaluating step 5, before its checkpoint, left this.
+  with open(os.path.join(workdir, 'evals.jsonl'), 'a', encoding='utf-8') as f:
+    f.write(json.dumps({'step': 5, 'accuracy': -1.0}) + '\n')
+  result = train.train_and_evaluate(config(eval_every_steps=2), workdir)
+  records = _read_jsonl(os.path.join(workdir, 'evals.jsonl'))
+  assert [r['step'] for r in records] == [2, 4, 6]
+  for r in records:
+    assert np.sum(r['confusion']) == 60 and len(r['per_class_accuracy']) == 10
+  last = {k: v for k, v in records[-1].items() if k not in ('step', 'time')}
+  assert last == {k: v for k, v in result.items() if k != 'step'}
+  errors = ', '.join(f'{t}->{p} {n}' for n, t, p in
+                     metrics_lib.largest_errors(result['confusion'], 3))
+  assert any(r.getMessage().startswith('eval at step 6 on test: ')
+             and r.getMessage().endswith(
+                 f'; largest errors true->predicted: {errors}')
+             for r in caplog.records)
+
+
 def test_baseline_trains_only_the_classifier(config, tmp_path):
   trainer = train.Trainer(config('mnist_baseline'), str(tmp_path / 'b'))
   state = trainer.init_state()
