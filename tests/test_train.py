@@ -280,17 +280,23 @@ def test_eval_does_not_depend_on_the_eval_batch_size(config, tmp_path,
 def test_predict_gives_the_classes_evaluate_counts(config, tmp_path,
                                                    eval_binarize):
   """60 examples in batches of 16: the padding of the last batch is cut,
-  and a binarized eval sample is the one evaluate draws."""
-  trainer = train.Trainer(config('mnist_sdgm', eval_batch_size=16, **{
-      'data.eval_binarize': eval_binarize}), str(tmp_path / 'run'))
-  params = trainer.init_state().params
-  predicted = trainer.predict(params)
-  assert predicted.shape == (60,)
-  assert len(np.unique(predicted)) > 2  # Not one class for everything.
-  labels = trainer.data.eval['label']
-  confusion = metrics_lib.confusion_matrix(labels, predicted, 10)
-  assert np.asarray(confusion).tolist() == trainer.evaluate(params)[
-      'confusion']
+  a binarized eval sample is the one evaluate draws, and one device
+  predicts what eight do."""
+  c = config('mnist_sdgm', eval_batch_size=16,
+             **{'data.eval_binarize': eval_binarize})
+  predicted = {}
+  for n in (1, NUM_DEVICES):
+    trainer = train.Trainer(c, str(tmp_path / f'd{n}'),
+                            mesh=sharding.create_mesh(jax.devices()[:n]))
+    params = trainer.init_state().params
+    predicted[n] = trainer.predict(params)
+    labels = trainer.data.eval['label']
+    confusion = metrics_lib.confusion_matrix(labels, predicted[n], 10)
+    assert np.asarray(confusion).tolist() == trainer.evaluate(params)[
+        'confusion']
+  assert predicted[1].shape == (60,)
+  assert len(np.unique(predicted[1])) > 2  # Not one class for everything.
+  np.testing.assert_array_equal(predicted[1], predicted[NUM_DEVICES])
 
 
 def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
