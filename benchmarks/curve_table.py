@@ -4,9 +4,14 @@ mean, as one Markdown table (the long-run tables of benchmarks/RESULTS.md):
   python -m benchmarks.curve_table --steps=20000,40000,60000,80000 \
       benchmarks/results/h200_2026-11-26b/seed*.m2.metrics.jsonl
 
-Each argument is a run's metrics.jsonl or its workdir.
+Each argument is a run's metrics.jsonl or its workdir. With --cell=T:P the
+table counts instead the eval examples of class T that each evaluation
+calls P, from each run's evals.jsonl (its workdir, or the file itself):
+
+  python -m benchmarks.curve_table --cell=7:9 workdirs/sdgm_seed*
 """
 
+import json
 import os
 
 from absl import app
@@ -17,26 +22,61 @@ from benchmarks import accuracy
 _STEPS = flags.DEFINE_list('steps', [], 'Steps to show (default: all).')
 _RAW = flags.DEFINE_bool('raw', False, 'For runs that evaluated a moving '
                          'average (ema_decay > 0): show their raw iterate.')
+_CELL = flags.DEFINE_string(
+    'cell', '', 'TRUE:PREDICTED (e.g. 7:9): count the eval examples of class '
+    'TRUE called PREDICTED, from evals.jsonl, instead of the accuracy.')
+
+_LOGS = ('metrics.jsonl', 'evals.jsonl')
 
 
 def run_name(path: str) -> str:
   """'.../seed1.m2.metrics.jsonl' -> 'seed1.m2'; '.../m2/metrics.jsonl'
-  or the workdir '.../m2' -> 'm2'."""
+  or the workdir '.../m2' -> 'm2' (the same for evals.jsonl)."""
   path = os.path.normpath(path)
   name = os.path.basename(path)
-  if name.endswith('metrics.jsonl'):
-    name = name.removesuffix('metrics.jsonl').rstrip('.')
-    if not name:
-      name = os.path.basename(os.path.dirname(path))
+  for log in _LOGS:
+    if name.endswith(log):
+      name = name.removesuffix(log).rstrip('.')
+      if not name:
+        name = os.path.basename(os.path.dirname(path))
   return name
 
 
-def curve_table(curves: dict[str, dict[int, float]],
-                steps: list[int]) -> str:
-  """Markdown rows of accuracy % at `steps`, one per run, then (for
-  several runs) their mean; a cell is empty where a run did not evaluate
-  that step, and so is the mean there."""
-  cell = lambda v: '' if v is None else f'{100 * v:.2f}'
+def confusion_curve(path: str, true_class: int,
+                    predicted: int) -> dict[int, float]:
+  """Step -> how many eval examples of `true_class` were called
+  `predicted`, from a run's evals.jsonl (`path` is the file or its
+  workdir); the last record wins where a resumed run evaluated a step
+  again."""
+  if os.path.isdir(path):
+    path = os.path.join(path, 'evals.jsonl')
+  curve = {}
+  with open(path, encoding='utf-8') as f:
+    for line in f:
+      record = json.loads(line)
+      if 'confusion' in record:
+        curve[record['step']] = record['confusion'][true_class][predicted]
+  if not curve:
+    raise app.UsageError(f'{path} holds no confusion matrix: name a '
+                         "classification run's evals.jsonl or workdir")
+  return dict(sorted(curve.items()))
+
+
+def _percent(v: float) -> str:
+  return f'{100 * v:.2f}'
+
+
+def _count(v: float) -> str:
+  return f'{v:,.0f}' if float(v).is_integer() else f'{v:,.1f}'
+
+
+def curve_table(curves: dict[str, dict[int, float]], steps: list[int],
+                counts: bool = False) -> str:
+  """Markdown rows of accuracy % (or with `counts`, of counts) at `steps`,
+  one per run, then (for several runs) their mean; a cell is empty where
+  a run did not evaluate that step, and so is the mean there."""
+  fmt = _count if counts else _percent
+  cell = lambda v: '' if v is None else fmt(v)
   lines = ['| run | ' + ' | '.join(f'{s:,}' for s in steps) + ' |',
            '| --- |' + ' ---: |' * len(steps)]
   for name, curve in curves.items():
@@ -55,11 +95,19 @@ def main(argv):
   paths = argv[1:]
   if not paths:
     raise app.UsageError('name one or more metrics.jsonl files or workdirs')
-  curves = {run_name(p): accuracy.learning_curve(p, raw=_RAW.value)
-            for p in paths}
+  if _CELL.value:
+    try:
+      t, p = (int(v) for v in _CELL.value.split(':'))
+    except ValueError:
+      raise app.UsageError(f'--cell={_CELL.value!r} is not TRUE:PREDICTED, '
+                           'e.g. 7:9') from None
+    curves = {run_name(path): confusion_curve(path, t, p) for path in paths}
+  else:
+    curves = {run_name(path): accuracy.learning_curve(path, raw=_RAW.value)
+              for path in paths}
   steps = ([int(s) for s in _STEPS.value] if _STEPS.value
            else sorted({s for c in curves.values() for s in c}))
-  print(curve_table(curves, steps))
+  print(curve_table(curves, steps, counts=bool(_CELL.value)))
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ import json
 import re
 import shlex
 
+from absl import app
 import pytest
 
 from benchmarks import accuracy
@@ -87,10 +88,31 @@ def test_curve_table_means_only_steps_every_run_reached():
   ]
 
 
+def test_curve_table_counts_a_confusion_cell_from_evals_jsonl(tmp_path):
+  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  with open(tmp_path / 'evals.jsonl', 'w', encoding='utf-8') as f:
+    for step, n in ((10, 3), (20, 5), (20, 4)):  # 20 again: a resumed run.
+      f.write(json.dumps({'step': step,
+                          'confusion': [[9, 1], [n, 7]]}) + '\n')
+    f.write(json.dumps({'step': 25, 'miou': 0.5}) + '\n')
+  curve = curve_table.confusion_curve(str(tmp_path), 1, 0)
+  assert curve == {10: 3, 20: 4}
+  table = curve_table.curve_table({'a': curve, 'b': {10: 4}}, [10, 20],
+                                  counts=True)
+  assert table.splitlines()[2:] == ['| a | 3 | 4 |', '| b | 4 |  |',
+                                    '| mean of 2 | 3.5 |  |']
+  (tmp_path / 'seg').mkdir()
+  (tmp_path / 'seg' / 'evals.jsonl').write_text('{"step": 5, "miou": 0.5}')
+  with pytest.raises(app.UsageError, match='holds no confusion matrix'):
+    curve_table.confusion_curve(str(tmp_path / 'seg'), 1, 0)
+
+
 @pytest.mark.parametrize('path,name', [
     ('results/seed1.m2.metrics.jsonl', 'seed1.m2'),
     ('runs/seed0/m2/metrics.jsonl', 'm2'),
     ('runs/seed0/m2/', 'm2'),
+    ('results/sdgm_seed3.evals.jsonl', 'sdgm_seed3'),
+    ('runs/seed0/m2/evals.jsonl', 'm2'),
 ])
 def test_curve_table_names_runs_after_their_file_or_workdir(path, name):
   from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
