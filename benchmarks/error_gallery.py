@@ -35,7 +35,7 @@ flags.mark_flags_as_required(['workdirs', 'true', 'predicted'])
 def _study(workdir: str, t: int, p: int):
   """(eval labels, eval images, predicted classes, the run's labeled
   images of class t) of one run, with a line of what it gets wrong."""
-  trainer, state = saved_run.restore(workdir, _IDX_DIR.value)
+  trainer, state = saved_run.restore_classifier(workdir, _IDX_DIR.value)
   labels = trainer.data.eval['label']
   given = trainer.predict(state.eval_params)
   train_labels = trainer.data.train['label'][trainer.labeled_indices]

@@ -38,6 +38,19 @@ def restore(workdir: str, idx_dir: str = ''):
   return trainer, state
 
 
+def restore_classifier(workdir: str, idx_dir: str = ''):
+  """`restore` for the scripts that read classification runs.
+
+  Raises:
+    ConfigError: as `restore`, or the run segments images.
+  """
+  trainer, state = restore(workdir, idx_dir)
+  if trainer.task.segmentation:
+    raise ConfigError(f'{workdir} holds a segmentation run; this script '
+                      'reads classification runs')
+  return trainer, state
+
+
 def parse_shift(text: str) -> tuple[int, int]:
   """'1:-2' -> (1, -2)."""
   try:

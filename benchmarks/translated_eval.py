@@ -18,7 +18,6 @@ import numpy as np
 from benchmarks import saved_run
 from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import train
-from m2vae_jax.errors import ConfigError
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A trained MNIST run.')
 _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
@@ -33,11 +32,8 @@ def main(argv):
   del argv
   with train.user_errors_as_one_line():
     shifts = [saved_run.parse_shift(s) for s in _SHIFTS.value]
-    trainer, state = saved_run.restore(_WORKDIR.value,
-                                       _IDX_DIR.value)
-    if trainer.task.segmentation:
-      raise ConfigError(f'{_WORKDIR.value} holds a segmentation run; this '
-                        'script reads classification runs')
+    trainer, state = saved_run.restore_classifier(_WORKDIR.value,
+                                                  _IDX_DIR.value)
   counts = np.bincount(trainer.data.eval['label'])
   print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
         f'{int(counts.sum())} examples\n')

@@ -1,5 +1,6 @@
 """benchmarks/saved_run: a trained run restored and studied again."""
 
+import dataclasses
 import json
 import os
 
@@ -79,3 +80,14 @@ def test_tile_lays_images_out_row_by_row():
   assert grid.shape == (3 * 3, 2 * 4)
   assert grid[0, 0] == 1 and grid[0, 4] == 2 and grid[3, 0] == 3
   assert grid[6, 0] == 5 and grid[6, 4] == 0  # the last row is padded.
+
+
+def test_scripts_for_classifiers_refuse_a_segmentation_run(trained,
+                                                           monkeypatch):
+  trainer, state = saved_run.restore(trained[0])
+  assert saved_run.restore_classifier(trained[0])[0].task == trainer.task
+  segmenting = dataclasses.replace(trainer.task, segmentation=True)
+  monkeypatch.setattr(trainer, 'task', segmenting)
+  monkeypatch.setattr(saved_run, 'restore', lambda *_: (trainer, state))
+  with pytest.raises(ConfigError, match='holds a segmentation run'):
+    saved_run.restore_classifier('workdirs/seg')
