@@ -139,3 +139,34 @@ def save_grid(grid: np.ndarray, path: str, titles: list[str],
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def confusion_image(confusion, title: str) -> np.ndarray:
+  """A confusion matrix (rows: true classes) drawn as a uint8 [H, W, 3]
+  image: each cell shaded by its share of the true class, and its count
+  written in it where it is not 0, so the errors that matter stand out."""
+  c = np.asarray(confusion, np.float64)
+  k = c.shape[0]
+  with np.errstate(invalid='ignore', divide='ignore'):
+    share = np.nan_to_num(c / c.sum(1, keepdims=True))
+  size = 0.45 * k + 1.5
+  fig, ax = plt.subplots(figsize=(size, size))
+  # Shares off the diagonal are small: a square root shows them.
+  ax.imshow(np.sqrt(share), cmap='Blues', vmin=0.0, vmax=1.0)
+  for t in range(k):
+    for p in range(k):
+      if c[t, p]:
+        ax.text(p, t, f'{c[t, p]:.0f}', ha='center', va='center',
+                fontsize=6, color='white' if share[t, p] > 0.25 else 'black')
+  ax.set_xticks(range(k))
+  ax.set_yticks(range(k))
+  ax.tick_params(labelsize=7)
+  ax.set_xlabel('predicted', fontsize=8)
+  ax.set_ylabel('true', fontsize=8)
+  ax.set_title(title, fontsize=8)
+  fig.tight_layout()
+  fig.canvas.draw()
+  image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(fig)
+  return image
+

@@ -1043,6 +1043,18 @@ class Trainer:
     logging.info('eval at step %d on %s: %s', step, result['split'], line)
     if self.config.figures and jax.process_index() == 0:
       self.write_figures(params, writer, step)
+      if 'confusion' in result:
+        self.write_confusion(result['confusion'], writer, step)
+
+  def write_confusion(self, confusion, writer, step: int) -> None:
+    """confusion.png: the eval confusion matrix (classification)."""
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+
+    from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
+    image = figures.confusion_image(
+        confusion, f'{self.data.eval_split}, step {step}')
+    Image.fromarray(image).save(os.path.join(self.workdir, 'confusion.png'))
+    writer.write_images(step, {'confusion': image})
 
   def write_figures(self, params, writer, step: int) -> None:
     """analogies.png (classification M2) or segmentation.png."""

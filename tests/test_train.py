@@ -57,8 +57,20 @@ def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
   assert any('eval_accuracy' in r for r in records)
   assert os.listdir(os.path.join(workdir, 'tb'))
   assert os.path.getsize(os.path.join(workdir, 'analogies.png')) > 1000
+  assert os.path.getsize(os.path.join(workdir, 'confusion.png')) > 1000
   with open(os.path.join(workdir, 'config.json'), encoding='utf-8') as f:
     assert json.load(f)['alpha'] == 100.0
+
+
+def test_confusion_image_shades_each_true_class_by_its_shares():
+  from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
+  image = figures.confusion_image([[90, 10], [0, 5]], 'test, step 6')
+  assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+  # The darkest pixels are the full cells: 90 of 100 and 5 of 5.
+  blue = image[..., 2].astype(int) - image[..., 0]
+  assert blue.max() > 100
+  empty = figures.confusion_image([[0, 0], [0, 0]], 'nothing')
+  assert (empty[..., 2].astype(int) - empty[..., 0]).max() < 20
 
 
 def test_every_evaluation_is_kept_whole_and_its_errors_logged(
