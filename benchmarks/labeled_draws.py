@@ -12,7 +12,9 @@ accuracy (benchmarks/RESULTS.md, "Which 7s are called 9": seeds whose ten
 
 The subset is the trainer's (`train.labeled_indices`): it depends on the
 config's data fields and `seed` (or `data.label_seed`, which pins it for
-every seed). Classification data only.
+every seed; `data.labeled_indices` gives it outright, the same for every
+seed). The printed indices, edited, are a `data.labeled_indices` for a run
+on a draw with chosen examples swapped. Classification data only.
 """
 
 from absl import app

@@ -116,6 +116,11 @@ def get_default_config() -> ml_collections.ConfigDict:
   # Seed of the draw of the labeled subset; -1 draws it from `seed`. Set it
   # to vary initialisation and batch order over one fixed set of labels.
   c.data.label_seed = -1
+  # The labeled subset given outright, as training-split indices (empty:
+  # drawn). A published split, or a draw with chosen examples swapped (as
+  # `benchmarks/labeled_draws.py` prints them); data.num_labeled must count
+  # them. config.json keeps the list, so a resume checks it.
+  c.data.labeled_indices = ()
   c.data.binarize = True           # x ~ Bernoulli(intensity), every step
   # Translate each labeled example by up to this many pixels along each
   # axis, fresh every step (0: off). Only the labeled batch: its few

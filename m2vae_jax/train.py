@@ -631,8 +631,13 @@ def label_seed(config: ml_collections.ConfigDict) -> int:
 
 def labeled_indices(config: ml_collections.ConfigDict,
                     data: pipeline.TaskData) -> np.ndarray:
-  """The training examples whose labels the run sees, [num_labeled]: drawn
-  from `label_seed`, the same number per class for classification."""
+  """The training examples whose labels the run sees, [num_labeled], sorted:
+  data.labeled_indices if given, else drawn from `label_seed`, the same
+  number per class for classification."""
+  if config.data.labeled_indices:
+    return pipeline.given_labeled(config.data.labeled_indices,
+                                  config.data.num_labeled,
+                                  data.train['label'].shape[0])
   return pipeline.select_labeled(
       data.train['label'], config.data.num_labeled, data.num_classes,
       label_seed(config), balanced=not data.is_segmentation)

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import numpy as np
+
 from m2vae_jax import data as data_lib
 from m2vae_jax import train
 from tests.conftest import REPO
@@ -50,3 +52,24 @@ def test_bad_seeds_or_class_are_named(idx_dir):
   done = _labeled_draws(f'--config.data.idx_dir={idx_dir}', '--label_class=10')
   assert done.stderr.strip().splitlines()[-1] == (
       'error: --label_class=10 is not a class (0-9)')
+
+
+def test_given_labels_are_what_every_seed_shows(idx_dir, tfds_dir, tmp_path):
+  config = load_config('mnist_sdgm', **{'data.idx_dir': idx_dir})
+  data = data_lib.load_task_data(config.data)
+  labels = data.train['label']
+  drawn = train.labeled_indices(config, data)
+  # Seed 0's draw with its first 3 swapped for a 3 it left out, typed as a
+  # user types a tuple on the command line.
+  threes = drawn[labels[drawn] == 3]
+  spare = np.setdiff1d(np.flatnonzero(labels == 3), threes)[0]
+  given = np.sort(np.concatenate([drawn[drawn != threes[0]], [spare]]))
+  typed = ','.join(str(i) for i in given)
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}',
+                        f'--config.data.tfds_data_dir={tfds_dir}',
+                        f'--config.data.labeled_indices=({typed})',
+                        '--seeds=0,1', '--label_class=3',
+                        f'--out={tmp_path / "given.png"}')
+  assert done.returncode == 0, done.stderr
+  expected = str(sorted([int(spare)] + threes[1:].tolist()))
+  assert re.findall(r'seed \d+: 3s at (\[.*\])', done.stdout) == [expected] * 2

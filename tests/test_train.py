@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import re
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ from m2vae_jax import metric_writers
 from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import sharding
 from m2vae_jax import train
+from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 from tests.conftest import NUM_DEVICES
 from tests.conftest import assert_same_step
@@ -123,6 +125,37 @@ def test_label_seed_fixes_the_labels_while_seed_varies_the_rest(
       [np.ravel(w) for w in jax.tree.leaves(t.init_state().params)])
   np.testing.assert_array_equal(weights(pinned), weights(by_seed[1]))
   assert not np.array_equal(weights(pinned), weights(by_seed[0]))
+
+
+def test_labeled_indices_give_the_labels_outright(config, tmp_path):
+  drawn = train.Trainer(config(), str(tmp_path / 'drawn')).labeled_indices
+  # The draw with two examples swapped for two it left out, given unsorted.
+  left_out = np.setdiff1d(np.arange(drawn.max() + 3), drawn)[:2]
+  given = [int(i) for i in left_out] + [int(i) for i in drawn[2:][::-1]]
+  trainer = train.Trainer(config(**{'data.labeled_indices': tuple(given)}),
+                          str(tmp_path / 'given'))
+  np.testing.assert_array_equal(trainer.labeled_indices, np.sort(given))
+  # The labeled batches come from the given examples only.
+  batch = trainer.labeled_stream.global_indices(4)
+  assert set(np.ravel(batch)) <= set(given)
+
+
+@pytest.mark.parametrize('given, num_labeled, error, message', [
+    ((3, 1), None, ConfigError, 'data.labeled_indices holds 2 indices but '
+     'data.num_labeled=NUM; set data.num_labeled=2'),
+    ((5, 7, 5), 3, ConfigError,
+     'data.labeled_indices names index 5 more than once'),
+    ((0, 10**6), 2, DataError, 'data.labeled_indices holds 1000000, outside '
+     'the training split (indices 0-NUM)'),
+])
+def test_bad_labeled_indices_are_named(config, tmp_path, given, num_labeled,
+                                       error, message):
+  overrides = {'data.labeled_indices': given}
+  if num_labeled is not None:
+    overrides['data.num_labeled'] = num_labeled
+  pattern = re.escape(message).replace('NUM', r'\d+')
+  with pytest.raises(error, match=f'^{pattern}$'):
+    train.Trainer(config(**overrides), str(tmp_path / 'w'))
 
 
 def test_labeled_shift_moves_only_the_labeled_batch(config, tmp_path):

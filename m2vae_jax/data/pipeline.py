@@ -13,6 +13,7 @@ train step, where it is fresh every step and costs nothing on the host.
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from collections.abc import Sequence
 import concurrent.futures
 import dataclasses
 
@@ -88,6 +89,29 @@ def select_labeled(labels: np.ndarray, num_labeled: int, num_classes: int,
                       f'{members.size} training images')
     chosen.append(rng.choice(members, per_class, replace=False))
   return np.sort(np.concatenate(chosen))
+
+
+def given_labeled(indices: Sequence[int], num_labeled: int,
+                  num_train: int) -> np.ndarray:
+  """data.labeled_indices checked against the training split: sorted int
+  array [num_labeled] of distinct indices in [0, num_train)."""
+  given = np.asarray(indices)
+  if given.ndim != 1 or not np.issubdtype(given.dtype, np.integer):
+    raise ConfigError('data.labeled_indices must be a flat sequence of '
+                      f'integers, got {tuple(indices)[:5]!r}')
+  if given.size != num_labeled:
+    raise ConfigError(f'data.labeled_indices holds {given.size} indices but '
+                      f'data.num_labeled={num_labeled}; set '
+                      f'data.num_labeled={given.size}')
+  outside = given[(given < 0) | (given >= num_train)]
+  if outside.size:
+    raise DataError(f'data.labeled_indices holds {outside[0]}, outside the '
+                    f'training split (indices 0-{num_train - 1})')
+  unique, counts = np.unique(given, return_counts=True)
+  if unique.size != given.size:
+    raise ConfigError('data.labeled_indices names index '
+                      f'{unique[counts > 1][0]} more than once')
+  return unique
 
 
 def process_slice(global_size: int, process_index: int,
