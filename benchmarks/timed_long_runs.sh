@@ -13,6 +13,11 @@
 # evaluated on the validation split every EVAL_EVERY steps (default 4000),
 # so ROOT/NAME/metrics.jsonl holds its learning curve, printed at the end.
 # Rerunning the command resumes every run.
+# The machine needs JAX, flax, optax, orbax-checkpoint, absl-py and
+# ml_collections; a lent H200's image (2026-12) lacked only ml_collections,
+# whose pure-Python wheel can be carried and installed with
+# `python3 -m pip install --no-index --no-deps --target DIR WHEEL` and
+# PYTHONPATH=DIR.
 set -euo pipefail
 
 arrays=$1 root=$2 seconds=$3
