@@ -228,6 +228,24 @@ SUITES = {
             Run('M1+M2 alpha 100 labeled weight 0.002 softplus',
                 'configs/mnist_m1m2.py',
                 ('alpha=100', 'model.activation=softplus')),
+            # Their network sizes for 100 labels (run_2layer_ssl.py): M1
+            # of 2 x 500 units, M2 of one layer of 300.
+            Run('M1+M2 alpha 100 labeled weight 0.002 their sizes',
+                'configs/mnist_m1m2.py',
+                ('alpha=100', 'model.m1_hidden=(500,500)',
+                 'model.hidden=(300,)')),
+            # ... trained longer: M2 37k steps (74 epochs), and M1 20k steps
+            # before M2 20k (Kingma et al. trained both far longer still).
+            Run('M1+M2 their sizes M2 37k steps', 'configs/mnist_m1m2.py',
+                ('alpha=100', 'model.m1_hidden=(500,500)',
+                 'model.hidden=(300,)', 'num_train_steps=40000')),
+            Run('M1+M2 their sizes M1 20k M2 20k', 'configs/mnist_m1m2.py',
+                ('alpha=100', 'model.m1_hidden=(500,500)',
+                 'model.hidden=(300,)', 'model.m1_steps=20000',
+                 'num_train_steps=40000')),
+            # The control: our sizes (M1 2 x 600, M2 2 x 500), M2 37k steps.
+            Run('M1+M2 M2 37k steps', 'configs/mnist_m1m2.py',
+                ('alpha=100', 'num_train_steps=40000')),
         ),
     ),
     # The labeled bound weighted as in Kingma et al.'s code, on pixels: M2
