@@ -267,10 +267,11 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
   c.checkpoint_every_steps = 2
   c.async_checkpointing = False
   if c.model.name in ('mlp', 'adgm', 'sdgm', 'm1m2'):
-    c.model.hidden = (32, 32)
+    # As deep as the full config, narrower.
+    c.model.hidden = (32,) * len(c.model.hidden)
     c.model.latent_dim = 4
     c.model.aux_dim = 4
-    c.model.m1_hidden = (32, 32)
+    c.model.m1_hidden = (32,) * len(c.model.m1_hidden)
     c.model.m1_latent = 6
     c.model.m1_steps = 3
   c.eval_every_steps = 0

@@ -457,6 +457,16 @@ def test_maaloe_code_settings_train(idx_dir, tfds_dir, tmp_path, name):
   assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
 
 
+def test_tiny_twins_keep_their_configs_depths():
+  # The twin must exercise the same layers: mnist_m1m2's M2 has one.
+  for name in ('mnist_m2', 'mnist_sdgm', 'mnist_m1m2'):
+    full, tiny = load_config(name, ''), load_config(name)
+    for field in ('hidden', 'm1_hidden'):
+      assert len(tiny.model[field]) == len(full.model[field]), (name, field)
+      assert max(tiny.model[field]) < min(full.model[field]), (name, field)
+  assert load_config('mnist_m1m2').model.hidden == (32,)
+
+
 def test_m1m2_trains_m1_first_then_only_m2(config, tmp_path):
   trainer = train.Trainer(config('mnist_m1m2'), str(tmp_path / 'm1m2'))
   m1_steps = trainer.config.model.m1_steps
