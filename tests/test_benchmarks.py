@@ -65,14 +65,17 @@ def test_sdgm_runs_measured_before_the_97_defaults_still_state_them():
       assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
 
 
-def test_m1m2_runs_state_the_labeled_weight_they_were_measured_with():
-  # mnist_m1m2 weighted its labeled bound 1 before it took 0.002; a row
-  # measured under either must keep reproducing if the default moves again.
+def test_m1m2_runs_state_the_settings_they_were_measured_with():
+  # mnist_m1m2 weighted its labeled bound 1 before it took 0.002, and had
+  # other network sizes and 8,900 steps before it took Kingma et al.'s and
+  # 80k; a row measured under any of them must keep reproducing if the
+  # defaults move again.
   for runs in accuracy.SUITES.values():
     for run in runs:
       if run.config == 'configs/mnist_m1m2.py':
         fields = {accuracy._field(kv) for kv in run.overrides}
-        assert 'labeled_weight' in fields, run
+        assert {'labeled_weight', 'model.m1_hidden', 'model.hidden',
+                'num_train_steps'} <= fields, run
 
 
 def test_curve_table_means_only_steps_every_run_reached():
