@@ -89,7 +89,8 @@ SUITES = {
             ('kl_warmup_steps=500',)),
         Run('M2 + IWAE K=5', 'configs/mnist_m2.py',
             ('bound=iwae', 'num_samples=5')),
-        # Measured when mnist_m1m2 defaulted to alpha 10 and labeled weight 1.
+        # Measured when mnist_m1m2 defaulted to alpha 10, labeled weight 1
+        # and our sizes.
         *_with(M1M2_BEFORE_LABELED_WEIGHT + M1M2_OUR_SIZES,
                Run('M1+M2 (M1 500 steps)', 'configs/mnist_m1m2.py',
                    ('model.m1_steps=500', 'alpha=10'))),

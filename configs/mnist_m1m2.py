@@ -12,12 +12,13 @@ like an unlabeled one's, as in Kingma et al.'s code; scale it with
 `data.num_labeled`). With these sizes M2 keeps learning from the unlabeled
 images: 80k steps (3k of M1, 77k of M2) give 94.39 / 94.62 / 94.03% on
 mnist-dev validation, seeds 0 / 1 / 2 (mean 94.35%; 94.13% over seeds
-0-4), still rising ~0.3 per 10k steps; Kingma et al. report 96.7%. The M2 of 300 is what matters:
-with our former M1 of 2 x 600 it does as well (92.9% against 92.4% at
-40k, seed 0). The sizes before (M1 2 x 600, M2 2 x 500) gave 83.7% at
-8,900 steps and declined when trained longer (benchmarks/RESULTS.md, "M1+M2 with Kingma et al.'s network
-sizes" and "M1+M2, Kingma et al.'s sizes as the defaults"). ~20 min on a
-2-core CPU (27-40 min with two runs side by side):
+0-4), still rising ~0.3 per 10k steps; Kingma et al. report 96.7%. The M2
+of 300 is what matters: with our former M1 of 2 x 600 it does as well
+(92.9% against 92.4% at 40k, seed 0). The sizes before (M1 2 x 600, M2
+2 x 500) gave 83.7% at 8,900 steps and declined when trained longer
+(benchmarks/RESULTS.md, "M1+M2 with Kingma et al.'s network sizes" and
+"M1+M2, Kingma et al.'s sizes as the defaults"). ~20 min on a 2-core CPU
+(27-40 min with two runs side by side):
 
   python -m experiments.train --config=configs/mnist_m1m2.py \
       --workdir=workdirs/mnist_m1m2 [--config.data.idx_dir=PATH]
@@ -40,7 +41,8 @@ def get_config(variant: str = ''):
   c.model.latent_dim = 50
   c.alpha = 100.0
   # A labeled image's bound weighs as much as an unlabeled image's over an
-  # epoch: 100 labeled / 50,000 unlabeled images (+2.5 points, seeds 0-2).
+  # epoch: 100 labeled / 50,000 unlabeled images (+2.5 points at the
+  # former sizes and 8,900 steps, seeds 0-2).
   c.labeled_weight = 0.002
   c.num_train_steps = 3000 + 77000
   c.eval_every_steps = 5000
