@@ -1,6 +1,7 @@
 # Two commands set up and run everything on a fresh machine:
 #   make run    trains configs/mnist_m2.py into workdirs/mnist_m2
 #   make test   runs the test suite
+#   make lint   checks style with ruff (installs it on first use)
 # The first use creates .venv and installs the package with pinned versions.
 
 PYTHON ?= python3
@@ -12,7 +13,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test lint install clean
 
 $(STAMP): pyproject.toml requirements-lock.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -n 2 $(PYTEST_ARGS) tests
+
+lint: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -c requirements-lock.txt -e '.[lint]'
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV)

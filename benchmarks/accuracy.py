@@ -20,6 +20,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from benchmarks import run_logs
+
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -315,24 +317,6 @@ def _workdir(run: Run, seed: int) -> str:
                       f'seed{seed}')
 
 
-def learning_curve(path: str, raw: bool = False) -> dict[int, float]:
-  """Step -> eval accuracy (or mIoU) from a run's metrics.jsonl (`path` is
-  the file or its workdir); the last record wins where a resumed run
-  evaluated a step again. raw=True reads the raw iterate's figures of a run
-  that evaluated a moving average (ema_decay > 0)."""
-  if os.path.isdir(path):
-    path = os.path.join(path, 'metrics.jsonl')
-  prefix = 'eval_raw_' if raw else 'eval_'
-  curve = {}
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      record = json.loads(line)
-      for key in (f'{prefix}accuracy', f'{prefix}miou'):
-        if key in record:
-          curve[record['step']] = record[key]
-  return dict(sorted(curve.items()))
-
-
 def train(run: Run, seed: int) -> tuple[dict, float]:
   """Trains (or resumes) one run; returns (eval.json, wall seconds)."""
   workdir = _workdir(run, seed)
@@ -387,7 +371,7 @@ def main(argv):
   if _CURVE.value:
     for run, *_ in table:
       for seed in seeds:
-        curve = learning_curve(_workdir(run, seed))
+        curve = run_logs.learning_curve(_workdir(run, seed))
         points = ', '.join(f'{step}: {100 * v:.1f}'
                            for step, v in curve.items())
         print(f'{run.name}, seed {seed}: {points}')

@@ -11,13 +11,12 @@ calls P, from each run's evals.jsonl (its workdir, or the file itself):
   python -m benchmarks.curve_table --cell=7:9 workdirs/sdgm_seed*
 """
 
-import json
 import os
 
 from absl import app
 from absl import flags
 
-from benchmarks import accuracy
+from benchmarks import run_logs
 
 _STEPS = flags.DEFINE_list('steps', [], 'Steps to show (default: all).')
 _RAW = flags.DEFINE_bool('raw', False, 'For runs that evaluated a moving '
@@ -40,26 +39,6 @@ def run_name(path: str) -> str:
       if not name:
         name = os.path.basename(os.path.dirname(path))
   return name
-
-
-def confusion_curve(path: str, true_class: int,
-                    predicted: int) -> dict[int, float]:
-  """Step -> how many eval examples of `true_class` were called
-  `predicted`, from a run's evals.jsonl (`path` is the file or its
-  workdir); the last record wins where a resumed run evaluated a step
-  again."""
-  if os.path.isdir(path):
-    path = os.path.join(path, 'evals.jsonl')
-  curve = {}
-  with open(path, encoding='utf-8') as f:
-    for line in f:
-      record = json.loads(line)
-      if 'confusion' in record:
-        curve[record['step']] = record['confusion'][true_class][predicted]
-  if not curve:
-    raise app.UsageError(f'{path} holds no confusion matrix: name a '
-                         "classification run's evals.jsonl or workdir")
-  return dict(sorted(curve.items()))
 
 
 def _percent(v: float) -> str:
@@ -101,9 +80,13 @@ def main(argv):
     except ValueError:
       raise app.UsageError(f'--cell={_CELL.value!r} is not TRUE:PREDICTED, '
                            'e.g. 7:9') from None
-    curves = {run_name(path): confusion_curve(path, t, p) for path in paths}
+    try:
+      curves = {run_name(path): run_logs.confusion_curve(path, t, p)
+                for path in paths}
+    except ValueError as e:
+      raise app.UsageError(str(e)) from None
   else:
-    curves = {run_name(path): accuracy.learning_curve(path, raw=_RAW.value)
+    curves = {run_name(path): run_logs.learning_curve(path, raw=_RAW.value)
               for path in paths}
   steps = ([int(s) for s in _STEPS.value] if _STEPS.value
            else sorted({s for c in curves.values() for s in c}))

@@ -51,7 +51,7 @@ status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
 python3 - "$root" "${names[@]}" <<'EOF'
 import sys
-from benchmarks.accuracy import learning_curve
+from benchmarks.run_logs import learning_curve
 root, *names = sys.argv[1:]
 for name in names:
   curve = learning_curve(f'{root}/{name}')

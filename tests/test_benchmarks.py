@@ -5,10 +5,10 @@ import json
 import re
 import shlex
 
-from absl import app
 import pytest
 
 from benchmarks import accuracy
+from benchmarks import run_logs
 
 
 def test_learning_curve_reads_evals_in_step_order_last_wins(tmp_path):
@@ -22,7 +22,7 @@ def test_learning_curve_reads_evals_in_step_order_last_wins(tmp_path):
   ]
   with open(tmp_path / 'metrics.jsonl', 'w', encoding='utf-8') as f:
     f.writelines(json.dumps(r) + '\n' for r in records)
-  curve = accuracy.learning_curve(str(tmp_path))
+  curve = run_logs.learning_curve(str(tmp_path))
   assert list(curve.items()) == [(500, 0.1), (1000, 0.7), (2000, 0.81)]
 
 
@@ -32,8 +32,8 @@ def test_learning_curve_reads_the_raw_iterate_of_an_ema_run(tmp_path):
               'eval_raw_accuracy': 0.85}]
   with open(tmp_path / 'metrics.jsonl', 'w', encoding='utf-8') as f:
     f.writelines(json.dumps(r) + '\n' for r in records)
-  assert accuracy.learning_curve(str(tmp_path)) == {1000: 0.9, 2000: 0.95}
-  assert accuracy.learning_curve(str(tmp_path), raw=True) == {
+  assert run_logs.learning_curve(str(tmp_path)) == {1000: 0.9, 2000: 0.95}
+  assert run_logs.learning_curve(str(tmp_path), raw=True) == {
       1000: 0.8, 2000: 0.85}
 
 
@@ -98,7 +98,7 @@ def test_curve_table_counts_a_confusion_cell_from_evals_jsonl(tmp_path):
       f.write(json.dumps({'step': step,
                           'confusion': [[9, 1], [n, 7]]}) + '\n')
     f.write(json.dumps({'step': 25, 'miou': 0.5}) + '\n')
-  curve = curve_table.confusion_curve(str(tmp_path), 1, 0)
+  curve = run_logs.confusion_curve(str(tmp_path), 1, 0)
   assert curve == {10: 3, 20: 4}
   table = curve_table.curve_table({'a': curve, 'b': {10: 4}}, [10, 20],
                                   counts=True)
@@ -106,8 +106,8 @@ def test_curve_table_counts_a_confusion_cell_from_evals_jsonl(tmp_path):
                                     '| mean of 2 | 3.5 |  |']
   (tmp_path / 'seg').mkdir()
   (tmp_path / 'seg' / 'evals.jsonl').write_text('{"step": 5, "miou": 0.5}')
-  with pytest.raises(app.UsageError, match='holds no confusion matrix'):
-    curve_table.confusion_curve(str(tmp_path / 'seg'), 1, 0)
+  with pytest.raises(ValueError, match='holds no confusion matrix'):
+    run_logs.confusion_curve(str(tmp_path / 'seg'), 1, 0)
 
 
 @pytest.mark.parametrize('path,name', [
