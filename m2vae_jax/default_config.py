@@ -127,6 +127,10 @@ def get_default_config() -> ml_collections.ConfigDict:
   # examples are what the classifier overfits; the unlabeled bound models
   # the images as they are. Masks move with their image (void fills in).
   c.data.labeled_shift = 0
+  # Slant each labeled example by a shear factor uniform in [-this, this]
+  # (row y moves factor * (y - middle) pixels), fresh every step (0: off):
+  # a draw of ten labels per class holds few slants. Before the shift.
+  c.data.labeled_shear = 0.0
   # Evaluate q(y|x) on a binarized sample instead of the intensities (the
   # intensities, E[x], gave +0.7 points on MNIST M2 and no noise).
   c.data.eval_binarize = False

@@ -609,6 +609,9 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.data.labeled_shift < 0:
     raise ConfigError(f'data.labeled_shift={config.data.labeled_shift} must '
                       'be >= 0 (pixels; 0: off)')
+  if config.data.labeled_shear < 0:
+    raise ConfigError(f'data.labeled_shear={config.data.labeled_shear} must '
+                      'be >= 0 (the largest shear factor; 0: off)')
   if config.marginal_weight < 0:
     raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
                       '>= 0 (0: off)')
@@ -822,13 +825,17 @@ class Trainer:
         horizontal=c.data.flip_horizontal,
         process_index=jax.process_index(), process_count=jax.process_count())
 
-  def _labeled_shift(self):
-    c = self.config
-    if not c.data.labeled_shift:
-      return None
-    return pipeline.random_shift(
-        c.seed, c.data.labeled_shift, process_index=jax.process_index(),
-        process_count=jax.process_count())
+  def _labeled_augmentation(self):
+    """Slant, then translation, of the labeled batch only (None: off)."""
+    c, pi, pc = self.config, jax.process_index(), jax.process_count()
+    shear = shift = None
+    if c.data.labeled_shear:
+      shear = pipeline.random_shear(c.seed, c.data.labeled_shear,
+                                    process_index=pi, process_count=pc)
+    if c.data.labeled_shift:
+      shift = pipeline.random_shift(c.seed, c.data.labeled_shift,
+                                    process_index=pi, process_count=pc)
+    return pipeline.chain(shear, shift)
 
   def _build_streams(self):
     c, pi, pc = self.config, jax.process_index(), jax.process_count()
@@ -836,7 +843,7 @@ class Trainer:
     self.labeled_stream = pipeline.BatchStream(
         self.data.train, self.labeled_indices, c.batch_size, c.seed * 2 + 1,
         process_index=pi, process_count=pc,
-        transform=pipeline.chain(transform, self._labeled_shift()))
+        transform=pipeline.chain(transform, self._labeled_augmentation()))
     self.unlabeled_stream = None
     if c.objective == 'm2':
       source = self.data.unlabeled or self.data.train

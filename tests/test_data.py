@@ -212,6 +212,61 @@ def test_random_shift_splits_the_global_draw_over_processes():
   np.testing.assert_array_equal(whole['label'], labels)
 
 
+def test_sheared_moves_each_row_by_its_distance_from_the_middle():
+  rng = np.random.default_rng(0)
+  image = rng.integers(1, 256, (5, 9, 2)).astype(np.uint8)
+  np.testing.assert_array_equal(pipeline.sheared(image, 0.0, 0), image)
+  # Factor 1 on 5 rows: row y moves y - 2 whole pixels, so each row is a
+  # translation of the input's row (no interpolation at whole pixels).
+  out = pipeline.sheared(image, 1.0, 0)
+  for y in range(5):
+    np.testing.assert_array_equal(
+        out[y], pipeline.translated(image[y:y + 1], 0, y - 2, 0)[0])
+  # Half a pixel: the mean of two neighbours, rounded like the uint8 input.
+  half = pipeline.sheared(image, 0.5, 0)
+  expected = np.rint((image[3, 0:8].astype(float)
+                      + image[3, 1:9].astype(float)) / 2)
+  np.testing.assert_array_equal(half[3, 1:9], expected)  # row 3 moves 0.5.
+  np.testing.assert_array_equal(half[3, 0], np.rint(image[3, 0] / 2))
+  np.testing.assert_array_equal(half[2], image[2])       # the middle row.
+  # Masks take the nearest pixel: no class is invented between two.
+  mask = rng.integers(0, 3, (5, 9)).astype(np.uint8)
+  slanted = pipeline.sheared(mask, 0.3, pipeline.VOID_LABEL,
+                             interpolate=False)
+  assert set(np.unique(slanted)) <= {0, 1, 2, pipeline.VOID_LABEL}
+
+
+def test_random_shear_slants_image_and_mask_together():
+  # A ramp, 20 per column, as image and as mask: interpolating a ramp is
+  # exact, so each example's factor can be read back from its rows 0 and 6,
+  # which move -3f and +3f pixels: out[0, 3] - out[6, 3] = 120 f.
+  ramp = np.broadcast_to(20 * np.arange(7) + 30, (8, 7, 7)).astype(np.uint8)
+  batch = {'image': ramp[..., None], 'label': ramp.copy()}
+  shear = pipeline.random_shear(0, 0.5)
+  out = shear(batch, 3)
+  factors = (out['image'][:, 0, 3, 0].astype(float)
+             - out['image'][:, 6, 3, 0]) / 120
+  assert np.all(np.abs(factors) <= 0.5 + 1 / 120)
+  assert np.ptp(factors) > 0.3  # Drawn per example, not per batch.
+  for image, mask, f in zip(out['image'], out['label'], factors):
+    # Columns 2-4 read no fill from outside (rows move 1.5 at most);
+    # f, read back from rounded pixels, is off by up to 1/120.
+    np.testing.assert_allclose(
+        image[:, 2:5, 0], pipeline.sheared(ramp[0], f, 0)[:, 2:5], atol=1)
+    # The mask moves with its image, to the nearest pixel.
+    moved = pipeline.sheared(ramp[0], f, pipeline.VOID_LABEL,
+                             interpolate=False)
+    assert np.mean(mask == moved) > 0.9
+  # The same step draws the same slants (resume); another step, others.
+  np.testing.assert_array_equal(shear(batch, 3)['image'], out['image'])
+  assert not np.array_equal(shear(batch, 4)['image'], out['image'])
+  halves = [pipeline.random_shear(0, 0.5, process_index=p, process_count=2)(
+      {k: v[4 * p:4 * p + 4] for k, v in batch.items()}, 3)
+            for p in range(2)]
+  np.testing.assert_array_equal(
+      np.concatenate([h['image'] for h in halves]), out['image'])
+
+
 def test_chain_applies_transforms_in_order():
   add = lambda n: lambda batch, step: {'x': batch['x'] * 10 + n + step}
   assert pipeline.chain(None, None) is None

@@ -176,9 +176,30 @@ def test_labeled_shift_moves_only_the_labeled_batch(config, tmp_path):
   assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
 
 
-def test_negative_labeled_shift_is_refused(config, tmp_path):
-  with pytest.raises(ConfigError, match='data.labeled_shift=-1'):
-    train.Trainer(config(**{'data.labeled_shift': -1}), str(tmp_path / 'n'))
+def test_labeled_shear_slants_only_the_labeled_batch(config, tmp_path):
+  plain = train.Trainer(config(), str(tmp_path / 'p'))
+  slanted = train.Trainer(config(**{'data.labeled_shear': 0.4}),
+                          str(tmp_path / 's'))
+  batches = lambda t: t._host_batches(3)  # pylint: disable=protected-access
+  (l_plain, u_plain), (l_shear, u_shear) = batches(plain), batches(slanted)
+  np.testing.assert_array_equal(l_shear['label'], l_plain['label'])
+  np.testing.assert_array_equal(u_shear['image'], u_plain['image'])
+  moved = [not np.array_equal(a, b)
+           for a, b in zip(l_shear['image'], l_plain['image'])]
+  assert sum(moved) > len(moved) // 2
+  # The middle row of a 28-row digit moves by a quarter pixel at most
+  # (factor 0.4 times half a row), so the slant keeps the ink near there.
+  middle = slice(13, 15)
+  ink = lambda b: b['image'][:, middle].astype(float).sum()
+  assert abs(ink(l_shear) - ink(l_plain)) < 0.2 * ink(l_plain)
+  result = slanted.run()
+  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+
+
+@pytest.mark.parametrize('field', ['labeled_shift', 'labeled_shear'])
+def test_negative_labeled_augmentation_is_refused(config, tmp_path, field):
+  with pytest.raises(ConfigError, match=f'data.{field}=-1'):
+    train.Trainer(config(**{f'data.{field}': -1}), str(tmp_path / 'n'))
 
 
 def test_the_step_is_compiled_once(config, tmp_path):
