@@ -158,41 +158,32 @@ def test_bad_labeled_indices_are_named(config, tmp_path, given, num_labeled,
     train.Trainer(config(**overrides), str(tmp_path / 'w'))
 
 
-def test_labeled_shift_moves_only_the_labeled_batch(config, tmp_path):
+@pytest.mark.parametrize('field,value',
+                         [('labeled_shift', 2), ('labeled_shear', 0.4)])
+def test_labeled_augmentation_moves_only_the_labeled_batch(
+    config, tmp_path, field, value):
   plain = train.Trainer(config(), str(tmp_path / 'p'))
-  shifted = train.Trainer(config(**{'data.labeled_shift': 2}),
-                          str(tmp_path / 's'))
+  moved = train.Trainer(config(**{f'data.{field}': value}),
+                        str(tmp_path / 'm'))
   batches = lambda t: t._host_batches(3)  # pylint: disable=protected-access
-  (l_plain, u_plain), (l_shift, u_shift) = batches(plain), batches(shifted)
-  np.testing.assert_array_equal(l_shift['label'], l_plain['label'])
-  np.testing.assert_array_equal(u_shift['image'], u_plain['image'])
-  moved = [not np.array_equal(a, b)
-           for a, b in zip(l_shift['image'], l_plain['image'])]
-  assert sum(moved) > len(moved) // 2  # 1 in 25 offsets is (0, 0).
-  # Translation keeps the ink that stays inside the frame, and adds none.
-  assert np.all(l_shift['image'].sum((1, 2, 3))
-                <= l_plain['image'].sum((1, 2, 3)))
-  result = shifted.run()
-  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
-
-
-def test_labeled_shear_slants_only_the_labeled_batch(config, tmp_path):
-  plain = train.Trainer(config(), str(tmp_path / 'p'))
-  slanted = train.Trainer(config(**{'data.labeled_shear': 0.4}),
-                          str(tmp_path / 's'))
-  batches = lambda t: t._host_batches(3)  # pylint: disable=protected-access
-  (l_plain, u_plain), (l_shear, u_shear) = batches(plain), batches(slanted)
-  np.testing.assert_array_equal(l_shear['label'], l_plain['label'])
-  np.testing.assert_array_equal(u_shear['image'], u_plain['image'])
-  moved = [not np.array_equal(a, b)
-           for a, b in zip(l_shear['image'], l_plain['image'])]
-  assert sum(moved) > len(moved) // 2
-  # The middle row of a 28-row digit moves by a quarter pixel at most
-  # (factor 0.4 times half a row), so the slant keeps the ink near there.
-  middle = slice(13, 15)
-  ink = lambda b: b['image'][:, middle].astype(float).sum()
-  assert abs(ink(l_shear) - ink(l_plain)) < 0.2 * ink(l_plain)
-  result = slanted.run()
+  (l_plain, u_plain), (l_moved, u_moved) = batches(plain), batches(moved)
+  np.testing.assert_array_equal(l_moved['label'], l_plain['label'])
+  np.testing.assert_array_equal(u_moved['image'], u_plain['image'])
+  changed = [not np.array_equal(a, b)
+             for a, b in zip(l_moved['image'], l_plain['image'])]
+  assert sum(changed) > len(changed) // 2  # 1 in 25 offsets is (0, 0).
+  ink = lambda b, rows=slice(None): b['image'][:, rows].astype(float).sum(
+      (1, 2, 3))
+  if field == 'labeled_shift':
+    # Translation keeps the ink that stays inside the frame, and adds none.
+    assert np.all(ink(l_moved) <= ink(l_plain))
+  else:
+    # The two middle rows of a 28-row digit move a fifth of a pixel at
+    # most (factor 0.4 times half a row), so their ink stays about the same.
+    middle = slice(13, 15)
+    assert abs(ink(l_moved, middle).sum() - ink(l_plain, middle).sum()) < (
+        0.2 * ink(l_plain, middle).sum())
+  result = moved.run()
   assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
 
 

@@ -255,6 +255,32 @@ def translated(image: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:
   return out
 
 
+def _moved_per_example(seed: int, salt: int, process_index: int,
+                       process_count: int, *, draw, move):
+  """A stream transform moving each example's image (filled with 0) and
+  segmentation mask (filled with void) by its own parameters.
+
+  draw(rng, n) gives the parameters of the n examples of the global batch,
+  from (seed, t, salt), so they do not depend on how the batch is split
+  over processes; move(array, parameters, fill, is_mask) moves one array.
+  """
+
+  def transform(batch: Batch, step: int) -> Batch:
+    n_local = batch['image'].shape[0]
+    rng = np.random.default_rng([seed, step, salt])
+    params = _process_draws(draw(rng, n_local * process_count), n_local,
+                            process_index)
+    out = dict(batch)
+    out['image'] = np.stack([move(im, p, 0, False)
+                             for im, p in zip(batch['image'], params)])
+    if 'label' in batch and batch['label'].ndim >= 3:
+      out['label'] = np.stack([move(m, p, VOID_LABEL, True)
+                               for m, p in zip(batch['label'], params)])
+    return out
+
+  return transform
+
+
 def random_shift(seed: int, max_shift: int, *, process_index: int = 0,
                  process_count: int = 1):
   """A stream transform translating each example by up to `max_shift`
@@ -268,21 +294,10 @@ def random_shift(seed: int, max_shift: int, *, process_index: int = 0,
     transform(batch, step) -> batch.
   """
 
-  def transform(batch: Batch, step: int) -> Batch:
-    n_local = batch['image'].shape[0]
-    rng = np.random.default_rng([seed, step, 0x5417])
-    offsets = _process_draws(
-        rng.integers(-max_shift, max_shift + 1, (n_local * process_count, 2)),
-        n_local, process_index)
-    out = dict(batch)
-    out['image'] = np.stack([translated(im, dy, dx, 0) for im, (dy, dx)
-                             in zip(batch['image'], offsets)])
-    if 'label' in batch and batch['label'].ndim >= 3:
-      out['label'] = np.stack([translated(m, dy, dx, VOID_LABEL)
-                               for m, (dy, dx) in zip(batch['label'], offsets)])
-    return out
-
-  return transform
+  return _moved_per_example(
+      seed, 0x5417, process_index, process_count,
+      draw=lambda rng, n: rng.integers(-max_shift, max_shift + 1, (n, 2)),
+      move=lambda array, offset, fill, mask: translated(array, *offset, fill))
 
 
 def sheared(image: np.ndarray, factor: float, fill, *,
@@ -325,22 +340,11 @@ def random_shear(seed: int, max_factor: float, *, process_index: int = 0,
     transform(batch, step) -> batch.
   """
 
-  def transform(batch: Batch, step: int) -> Batch:
-    n_local = batch['image'].shape[0]
-    rng = np.random.default_rng([seed, step, 0x54EA])
-    factors = _process_draws(
-        rng.uniform(-max_factor, max_factor, n_local * process_count),
-        n_local, process_index)
-    out = dict(batch)
-    out['image'] = np.stack([sheared(im, f, 0)
-                             for im, f in zip(batch['image'], factors)])
-    if 'label' in batch and batch['label'].ndim >= 3:
-      out['label'] = np.stack([
-          sheared(m, f, VOID_LABEL, interpolate=False)
-          for m, f in zip(batch['label'], factors)])
-    return out
-
-  return transform
+  return _moved_per_example(
+      seed, 0x54EA, process_index, process_count,
+      draw=lambda rng, n: rng.uniform(-max_factor, max_factor, n),
+      move=lambda array, factor, fill, mask: sheared(
+          array, factor, fill, interpolate=not mask))
 
 
 def chain(*transforms):
