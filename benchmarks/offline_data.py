@@ -48,7 +48,8 @@ _PARTS = ('train', 'eval', 'unlabeled')
 # Data fields the trainer applies to the loaded arrays: they may differ.
 _USED_AFTER_LOADING = ('data.num_labeled', 'data.binarize',
                        'data.eval_binarize', 'data.flip_vertical',
-                       'data.flip_horizontal')
+                       'data.flip_horizontal', 'data.labeled_shift',
+                       'data.labeled_shear')
 
 
 def data_fields(data_config: ml_collections.ConfigDict) -> dict:
@@ -94,9 +95,15 @@ def load(path: str,
                     'this script without --workdir') from None
   # JSON turns tuples into lists; compare what JSON keeps.
   wanted = json.loads(json.dumps(data_fields(data_config)))
-  changed = default_config.changed_fields(meta['data'], wanted)
+  # A field the file lacks was added to the library after the export; it
+  # counts as its default (which keeps the earlier behaviour), as on resume.
+  # One the config does not compare (used after loading) is left out.
+  defaults = json.loads(json.dumps(
+      data_fields(default_config.get_default_config().data)))
+  exported = {k: {**defaults, **meta['data']}.get(k) for k in wanted}
+  changed = default_config.changed_fields(exported, wanted)
   if changed:
-    diffs = ', '.join(f'{k}: {meta["data"].get(k)!r} in the file, '
+    diffs = ', '.join(f'{k}: {exported.get(k)!r} in the file, '
                       f'{wanted.get(k)!r} in the config' for k in changed[:4])
     raise ConfigError(f'{path} was exported for other data ({diffs}); '
                       'export it again with this config')

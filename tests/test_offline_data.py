@@ -55,6 +55,31 @@ def test_load_refuses_arrays_of_other_data(idx_dir, tfds_dir, tmp_path):
     offline_data.load(path, other.data)
 
 
+def test_load_takes_arrays_exported_before_a_field_existed(idx_dir, tfds_dir,
+                                                         tmp_path):
+  config = _config(idx_dir, tfds_dir)
+  path = str(tmp_path / 'arrays.npz')
+  offline_data.export(data_lib.load_task_data(config.data), config.data, path)
+  # Drop a field from the file's record, as an export by an older library
+  # would have written it: it counts as its default.
+  with np.load(path) as f:
+    parts = {k: f[k] for k in f.files}
+  meta = json.loads(str(parts['meta']))
+  del meta['data']['data.scene_seed']
+  # And one that files once recorded and the comparison now leaves out.
+  meta['data']['data.labeled_shift'] = 0
+  parts['meta'] = np.array(json.dumps(meta))
+  np.savez_compressed(path, **parts)
+  assert offline_data.load(path, config.data).num_classes == 10
+  with pytest.raises(ConfigError, match='data.scene_seed: 0 in the file, 5'):
+    offline_data.load(path, _config(idx_dir, tfds_dir,
+                                    **{'data.scene_seed': 5}).data)
+  # Augmenting the labeled batch happens after loading: the same arrays.
+  shifted = _config(idx_dir, tfds_dir, **{'data.labeled_shift': 1,
+                                          'data.labeled_shear': 0.3})
+  assert offline_data.load(path, shifted.data).num_classes == 10
+
+
 @pytest.mark.parametrize('content', [None, b'not an npz file'])
 def test_load_names_a_missing_or_foreign_file(content, idx_dir, tfds_dir,
                                                tmp_path):
