@@ -100,7 +100,8 @@ def load(path: str,
   # One the config does not compare (used after loading) is left out.
   defaults = json.loads(json.dumps(
       data_fields(default_config.get_default_config().data)))
-  exported = {k: {**defaults, **meta['data']}.get(k) for k in wanted}
+  recorded = {**defaults, **meta['data']}
+  exported = {k: recorded.get(k) for k in wanted}
   changed = default_config.changed_fields(exported, wanted)
   if changed:
     diffs = ', '.join(f'{k}: {exported.get(k)!r} in the file, '
