@@ -15,6 +15,15 @@ config's data fields and `seed` (or `data.label_seed`, which pins it for
 every seed; `data.labeled_indices` gives it outright, the same for every
 seed). The printed indices, edited, are a `data.labeled_indices` for a run
 on a draw with chosen examples swapped. Classification data only.
+
+The indices count examples in the order the loader reads the training
+split (TFDS's fixed order), not the IDX files' order. A published split
+given as positions in the files is translated, with `data.idx_dir` set, by
+
+  python -m benchmarks.labeled_draws --config=configs/mnist_m2.py \
+      --config.data.idx_dir=../shared/data/mnist-dev --file_indices=7,42,...
+
+which prints the `--config.data.labeled_indices=...` of those examples.
 """
 
 from absl import app
@@ -36,7 +45,10 @@ config_flags.DEFINE_config_file(
 _SEEDS = flags.DEFINE_string('seeds', '0-9', 'Seeds: 0-9, or 0,3,5.')
 _CLASS = flags.DEFINE_integer('label_class', None, 'The class to draw.')
 _OUT = flags.DEFINE_string('out', 'labeled_draws.png', 'The figure.')
-flags.mark_flags_as_required(['config', 'label_class'])
+_FILE_INDICES = flags.DEFINE_list(
+    'file_indices', [], 'Positions in the IDX training files to translate '
+    'into the loader\'s indices (no figure is drawn).')
+flags.mark_flags_as_required(['config'])
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -51,13 +63,45 @@ def parse_seeds(text: str) -> list[int]:
   return seeds
 
 
+def translate_file_indices(config, data, texts: list[str]) -> np.ndarray:
+  """The loader's indices of the examples at positions `texts` of the IDX
+  training files of `config.data.idx_dir`, [k], in the given order."""
+  # pylint: disable=g-import-not-at-top
+  from m2vae_jax.data import mnist
+  if config.data.name != 'mnist' or not config.data.idx_dir:
+    raise ConfigError('--file_indices reads the IDX files of data.idx_dir: '
+                      'set it (data.name=mnist)')
+  try:
+    file_indices = [int(t) for t in texts]
+  except ValueError:
+    raise ConfigError(f'--file_indices: {",".join(texts)!r} is not a list '
+                      'of integers') from None
+  files = mnist.idx_files(config.data.idx_dir)
+  if config.data.train_split not in files:
+    raise ConfigError(f'--file_indices: data.train_split='
+                      f'{config.data.train_split!r} is not an IDX split '
+                      f'({", ".join(sorted(files))})')
+  file_images, _ = mnist.read_idx_split(*files[config.data.train_split])
+  return mnist.loader_indices(data.train['image'], file_images, file_indices)
+
+
 def main(argv):
   del argv
   config = flags.FLAGS.config
   with train.user_errors_as_one_line():
     seeds = parse_seeds(_SEEDS.value)
+    if _CLASS.value is None and not _FILE_INDICES.value:
+      raise ConfigError('give --label_class (or --file_indices)')
     from m2vae_jax import data as data_lib  # pylint: disable=g-import-not-at-top
     data = data_lib.load_task_data(config.data)
+    if _FILE_INDICES.value:
+      indices = translate_file_indices(config, data, _FILE_INDICES.value)
+      for f, i in zip(_FILE_INDICES.value, indices.tolist()):
+        print(f'file index {f}: loader index {i}, '
+              f'label {data.train["label"][i]}')
+      print('--config.data.labeled_indices="(' +
+            ','.join(str(i) for i in sorted(set(indices.tolist()))) + ')"')
+      return
     if data.is_segmentation:
       raise ConfigError('labeled_draws reads classification data')
     if not 0 <= _CLASS.value < data.num_classes:

@@ -117,9 +117,10 @@ def get_default_config() -> ml_collections.ConfigDict:
   # to vary initialisation and batch order over one fixed set of labels.
   c.data.label_seed = -1
   # The labeled subset given outright, as training-split indices (empty:
-  # drawn). A published split, or a draw with chosen examples swapped (as
+  # drawn), e.g. a draw with chosen examples swapped (as
   # `benchmarks/labeled_draws.py` prints them); data.num_labeled must count
-  # them. config.json keeps the list, so a resume checks it.
+  # them. They count in the loader's order (TFDS's fixed order, not the IDX
+  # files'). config.json keeps the list, so a resume checks it.
   c.data.labeled_indices = ()
   c.data.binarize = True           # x ~ Bernoulli(intensity), every step
   # Translate each labeled example by up to this many pixels along each

@@ -94,6 +94,35 @@ def test_missing_folder(tmp_path):
     mnist.idx_builder(str(tmp_path / 'nope'))
 
 
+def test_file_positions_are_found_in_the_loaded_order():
+  images, _ = fake_digits(40, 5)
+  file_images = images[..., None]
+  order = np.random.default_rng(0).permutation(40)  # loaded[j] = file[order[j]]
+  loaded = file_images[order]
+  found = mnist.loader_indices(loaded, file_images, [7, 0, 39, 7])
+  np.testing.assert_array_equal(order[found], [7, 0, 39, 7])
+  np.testing.assert_array_equal(loaded[found], file_images[[7, 0, 39, 7]])
+
+
+@pytest.mark.parametrize('change, message', [
+    ('range', 'file index 40 is not in 0-39'),
+    ('missing', 'the image at file index 3 is not in the loaded split'),
+    ('twice', 'the image at file index 3 is in the loaded split 2 times, '
+              'at \\[3, 9\\]'),
+])
+def test_file_positions_without_one_answer_are_named(change, message):
+  images, _ = fake_digits(40, 5)
+  file_images = images[..., None]
+  loaded = file_images.copy()
+  if change == 'missing':
+    loaded[3] = 255 - loaded[3]
+  elif change == 'twice':
+    loaded[9] = loaded[3]
+  with pytest.raises(DataError, match=message):
+    mnist.loader_indices(loaded, file_images,
+                         [40] if change == 'range' else [1, 3])
+
+
 def test_labeled_subset_is_balanced_and_fixed_by_the_seed():
   labels = np.repeat(np.arange(10), 30)
   a = pipeline.select_labeled(labels, 50, 10, seed=3, balanced=True)

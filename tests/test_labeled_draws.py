@@ -10,6 +10,7 @@ import numpy as np
 
 from m2vae_jax import data as data_lib
 from m2vae_jax import train
+from m2vae_jax.data import mnist
 from tests.conftest import REPO
 from tests.conftest import load_config
 
@@ -73,3 +74,30 @@ def test_given_labels_are_what_every_seed_shows(idx_dir, tfds_dir, tmp_path):
   assert done.returncode == 0, done.stderr
   expected = str(sorted([int(spare)] + threes[1:].tolist()))
   assert re.findall(r'seed \d+: 3s at (\[.*\])', done.stdout) == [expected] * 2
+
+
+def test_file_positions_are_translated_to_the_loaders(idx_dir, tfds_dir):
+  file_indices = [150, 3, 77]
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}',
+                        f'--config.data.tfds_data_dir={tfds_dir}',
+                        '--file_indices=' + ','.join(map(str, file_indices)))
+  assert done.returncode == 0, done.stderr
+  printed = [int(i) for i in re.findall(r'loader index (\d+)', done.stdout)]
+  data = data_lib.load_task_data(load_config('mnist_sdgm', **{
+      'data.idx_dir': idx_dir}).data)
+  file_images, file_labels = mnist.read_idx_split(
+      *mnist.idx_files(idx_dir)['train'])
+  np.testing.assert_array_equal(data.train['image'][printed],
+                                file_images[file_indices])
+  np.testing.assert_array_equal(data.train['label'][printed],
+                                file_labels[file_indices])
+  assert printed != file_indices  # TFDS's order is not the file's.
+  assert done.stdout.strip().splitlines()[-1] == (
+      '--config.data.labeled_indices="(' +
+      ','.join(map(str, sorted(printed))) + ')"')
+  done = _labeled_draws(f'--config.data.idx_dir={idx_dir}',
+                        f'--config.data.tfds_data_dir={tfds_dir}',
+                        '--file_indices=3,200')
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines()[-1] == (
+      'error: file index 200 is not in 0-199')

@@ -103,6 +103,52 @@ def read_idx_split(images_path: str, labels_path: str):
   return images[..., None], labels
 
 
+def loader_indices(loader_images: np.ndarray, file_images: np.ndarray,
+                   file_indices) -> np.ndarray:
+  """Where the examples at `file_indices` of an IDX file sit in the loaded
+  split, matched by their pixels.
+
+  TFDS stores a split in its own fixed order (sorted by a hash of each
+  example's key), so a position in the IDX file, as a published split gives
+  it, is not a position in the arrays the trainer indexes.
+
+  Args:
+    loader_images: uint8 [n, 28, 28, 1], the split as `load_split` returns it.
+    file_images: uint8 [n, 28, 28, 1], the same split in the file's order.
+    file_indices: int [k], positions in the file.
+
+  Returns:
+    int [k]: the loaded split's positions of those examples, in their order.
+
+  Raises:
+    DataError: if an index is out of range, or its image is missing from the
+      loaded split or held there twice (no unique answer).
+  """
+  file_indices = np.asarray(file_indices, dtype=np.int64).reshape(-1)
+  bad = file_indices[(file_indices < 0) | (file_indices >= len(file_images))]
+  if bad.size:
+    raise DataError(f'file index {int(bad[0])} is not in 0-'
+                    f'{len(file_images) - 1}')
+  wanted: dict[bytes, list[int]] = {}
+  for i in np.unique(file_indices).tolist():
+    wanted.setdefault(file_images[i].tobytes(), []).append(i)
+  found: dict[int, list[int]] = {}
+  for position, image in enumerate(loader_images):
+    for index in wanted.get(image.tobytes(), ()):
+      found.setdefault(index, []).append(position)
+  for index in file_indices.tolist():
+    positions = found.get(index, [])
+    if not positions:
+      raise DataError(f'the image at file index {index} is not in the '
+                      'loaded split: the files are not the ones it was '
+                      'loaded from')
+    if len(positions) > 1:
+      raise DataError(f'the image at file index {index} is in the loaded '
+                      f'split {len(positions)} times, at {positions}: its '
+                      'position is ambiguous')
+  return np.array([found[i][0] for i in file_indices.tolist()], np.int64)
+
+
 tfds = tfds_utils.import_tfds()
 
 
