@@ -95,12 +95,11 @@ def load(path: str,
                     'this script without --workdir') from None
   # JSON turns tuples into lists; compare what JSON keeps.
   wanted = json.loads(json.dumps(data_fields(data_config)))
-  # A field the file lacks was added to the library after the export; it
-  # counts as its default (which keeps the earlier behaviour), as on resume.
-  # One the config does not compare (used after loading) is left out.
+  # A field the file lacks counts as its default, as on resume. One the
+  # config does not compare (used after loading) is left out.
   defaults = json.loads(json.dumps(
       data_fields(default_config.get_default_config().data)))
-  recorded = {**defaults, **meta['data']}
+  recorded = default_config.saved_with_defaults(meta['data'], defaults)
   exported = {k: recorded.get(k) for k in wanted}
   changed = default_config.changed_fields(exported, wanted)
   if changed:

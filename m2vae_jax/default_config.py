@@ -301,6 +301,14 @@ def changed_fields(old: dict, new: dict) -> list[str]:
                 if k not in RUNTIME_FIELDS and old.get(k) != new.get(k))
 
 
+def saved_with_defaults(saved: dict, defaults: dict) -> dict:
+  """A flat config an earlier run saved, with the fields it lacks taken from
+  `defaults`. Such a field was added to the library since; its default by
+  design keeps the earlier behaviour, so old workdirs and exports stay
+  usable."""
+  return {**defaults, **saved}
+
+
 def flatten(config: ml_collections.ConfigDict, prefix: str = '') -> dict:
   """{'a.b': value} for every leaf field."""
   out = {}

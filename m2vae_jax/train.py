@@ -649,9 +649,8 @@ def labeled_indices(config: ml_collections.ConfigDict,
 def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume a workdir made with a different experiment.
 
-  A field the saved config lacks was added to the library after the run
-  began; it counts as its default, which by design keeps the earlier
-  behaviour, so old workdirs still resume.
+  A field the saved config lacks counts as its default
+  (`default_config.saved_with_defaults`), so old workdirs still resume.
   """
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
@@ -661,8 +660,9 @@ def _check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   flat = lambda c: default_config.flatten(ml_collections.ConfigDict(
       json.loads(c.to_json_best_effort())))
   new = flat(config)
-  old = {**flat(default_config.get_default_config()),
-         **default_config.flatten(ml_collections.ConfigDict(saved))}
+  old = default_config.saved_with_defaults(
+      default_config.flatten(ml_collections.ConfigDict(saved)),
+      flat(default_config.get_default_config()))
   changed = default_config.changed_fields(old, new)
   if changed:
     diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'
