@@ -171,7 +171,7 @@ SUITES = {
     ),
     # Issue 4's SDGM target: the config's defaults then (alpha 100, EMA
     # 0.999, 70k steps at the constant rate, no shear), to run with
-    # --seeds=0,1,2 --curve.
+    # --seeds=0,1,2,3,4 --curve (the README's row without the shear).
     'sdgm_97': _with(SDGM_BEFORE_SHEAR, Run('SDGM', 'configs/mnist_sdgm.py')),
     # The same with the labeled digits slanted at random (shear 0.4), the
     # config's defaults now: --seeds=0,1,2,3,4 --curve.

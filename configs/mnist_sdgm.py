@@ -49,7 +49,7 @@ def get_config(variant: str = ''):
     # The settings that reached 97% on mnist-dev's validation split
     # (benchmarks/RESULTS.md, "SDGM at 97%"): a larger alpha, a moving
     # average of the parameters and 70k steps (140 epochs) at the constant
-    # rate, and the labeled digits slanted.
+    # rate.
     c.alpha = 100.0
     c.ema_decay = 0.999
     c.num_train_steps = 70000
