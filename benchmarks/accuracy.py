@@ -186,7 +186,7 @@ SUITES = {
         ('alpha=100', 'ema_decay=0.999', 'eval_every_steps=5000',
          'num_train_steps=20000', 'model.latent_dim=16', 'model.aux_dim=16'),
         Run('SDGM z16 a16 no shear', 'configs/mnist_sdgm.py',
-            ('data.labeled_shear=0',)),
+            SDGM_BEFORE_SHEAR),
         Run('SDGM z16 a16 shear 0.4', 'configs/mnist_sdgm.py',
             ('data.labeled_shear=0.4',)),
     ),

@@ -19,8 +19,8 @@ Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults earlier)
 it reached 95.6% after 200k steps (seed 0); a cosine decay stops it early
 (95.97% over three seeds at 80k), and lr 1e-3 only starts faster
 (benchmarks/RESULTS.md, "SDGM's optimisation"). 2-3.5 h on a 2-core CPU
-(5-10 steps/s by machine; a run keeps about one core busy, so two seeds
-side by side take no longer than one); on an H200, five seeds side by side
+(5-10 steps/s by machine; ~9.9 steps/s alone here, ~5.5 each with two
+seeds side by side); on an H200, five seeds side by side
 reached 70k steps in about 6 min without the shear (96.53% on average, the
 same three seeds above 97%; "Five seeds on a lent H200"):
 
