@@ -181,7 +181,8 @@ SUITES = {
     # Smaller latents (z = a = 16 against Maaloe et al.'s 100), which push
     # more of the picture into y: 20k steps of the constant rate, without
     # and with the shear, every setting stated so the rows reproduce if the
-    # defaults move (--seeds=0,4, then 1,2 for the sheared run).
+    # defaults move (--seeds=0,4, then 1,2 for the sheared run), and the
+    # sheared run to the defaults' 70k (--seeds=0,2 so far).
     'sdgm_small_latents': _with(
         ('alpha=100', 'ema_decay=0.999', 'eval_every_steps=5000',
          'num_train_steps=20000', 'model.latent_dim=16', 'model.aux_dim=16'),
@@ -189,6 +190,8 @@ SUITES = {
             SDGM_BEFORE_SHEAR),
         Run('SDGM z16 a16 shear 0.4', 'configs/mnist_sdgm.py',
             ('data.labeled_shear=0.4',)),
+        Run('SDGM z16 a16 shear 0.4 70k', 'configs/mnist_sdgm.py',
+            ('data.labeled_shear=0.4', 'num_train_steps=70000')),
     ),
     # Is seed 0's deficit its labels or its initialisation? Its 100 labels
     # (data.label_seed=0) trained from the other seeds' initial weights and
