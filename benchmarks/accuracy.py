@@ -182,7 +182,7 @@ SUITES = {
     # more of the picture into y: 20k steps of the constant rate, without
     # and with the shear, every setting stated so the rows reproduce if the
     # defaults move (--seeds=0,4, then 1,2 for the sheared run), and the
-    # sheared run to the defaults' 70k (--seeds=0,2 so far).
+    # sheared run to the defaults' 70k (--seeds=0,1,2,3 so far).
     'sdgm_small_latents': _with(
         ('alpha=100', 'ema_decay=0.999', 'eval_every_steps=5000',
          'num_train_steps=20000', 'model.latent_dim=16', 'model.aux_dim=16'),
