@@ -54,18 +54,33 @@ def test_a_suite_budget_never_overrides_a_field_the_run_sets_itself():
 
 
 def test_sdgm_runs_measured_before_the_present_defaults_still_state_them():
-  # mnist_sdgm now defaults to alpha 100, EMA 0.999 and labeled_shear 0.4;
-  # the older rows of benchmarks/RESULTS.md were measured with alpha 10 and
-  # no EMA, or with the two but no shear.
+  # mnist_sdgm now defaults to alpha 100, EMA 0.999, labeled_shear 0.4 and
+  # z = a = 16; the older rows of benchmarks/RESULTS.md were measured with
+  # alpha 10 and no EMA, or with the two but no shear, or with the shear
+  # and z = a = 100.
   for suite, runs in accuracy.SUITES.items():
     for run in runs:
       if (suite in accuracy.SUITES_AT_PRESENT_DEFAULTS
           or run.config != 'configs/mnist_sdgm.py'):
         continue
       fields = {accuracy._field(kv) for kv in run.overrides}
+      assert {'model.latent_dim', 'model.aux_dim'} <= fields, run
+      if suite in accuracy.SUITES_AT_SHEAR_DEFAULTS:
+        continue
       assert 'data.labeled_shear' in fields, run
       if suite not in accuracy.SUITES_AT_97_DEFAULTS:
         assert {'alpha', 'ema_decay', 'num_train_steps'} <= fields, run
+
+
+def test_the_sdgm_suites_keep_the_latent_sizes_they_were_measured_with():
+  overrides = {r.name: r.overrides
+               for r in accuracy.SUITES['sdgm_small_latents']}
+  assert 'model.latent_dim=16' in overrides['SDGM z16 a16 no shear']
+  (before,) = accuracy.SUITES['sdgm_shear']
+  assert 'model.latent_dim=100' in before.overrides
+  (ablation_sdgm,) = [r for r in accuracy.SUITES['ablation_mnist']
+                      if r.name == 'SDGM']
+  assert 'model.aux_dim=100' in ablation_sdgm.overrides
 
 
 def test_m1m2_runs_state_the_settings_they_were_measured_with():
