@@ -17,9 +17,10 @@ Maaloe et al.'s 100. Seeds 0-4 reach 96.29, 97.41, 97.31, 97.17 and
 latents gain on seed 0 (+0.73; its barred 7s go to 9) and seed 4
 (+0.29) and move the other three by -0.10 to +0.17, where two runs of
 one config on one seed differ by 0.09-0.22, so the +0.21 on the mean is
-one measurement, not a settled gain. Without the shear either (--config.data.labeled_shear=0 as
-well) the five seeds reach 95.35, 97.43, 97.22, 97.26 and 96.05%, a mean
-of 96.66% ("Seeds 3 and 4, and a prediction made before they ended").
+one measurement, not a settled gain. Without the shear either
+(--config.data.labeled_shear=0 as well) the five seeds reach 95.35,
+97.43, 97.22, 97.26 and 96.05%, a mean of 96.66% ("Seeds 3 and 4, and a
+prediction made before they ended").
 Maaloe et al. report 98.7%. With alpha 10 and no EMA (the defaults earlier)
 it reached 95.6% after 200k steps (seed 0); a cosine decay stops it early
 (95.97% over three seeds at 80k), and lr 1e-3 only starts faster
