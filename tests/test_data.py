@@ -312,3 +312,68 @@ def test_prefetcher_returns_batches_in_order():
   fetcher = pipeline.Prefetcher(make, depth=2)
   assert [fetcher.fetch(s) for s in range(5, 10)] == [50, 60, 70, 80, 90]
   fetcher.close()
+
+
+def test_image_hw_takes_a_side_or_a_pair():
+  assert pipeline.image_hw(64) == (64, 64)
+  assert pipeline.image_hw((120, 160)) == (120, 160)
+  assert pipeline.image_hw(np.int64(8)) == (8, 8)
+  for bad in (0, (8, 8, 3), 2.5, (8, -1), True):
+    with pytest.raises(ConfigError, match='data.image_size'):
+      pipeline.image_hw(bad)
+
+
+def _coordinate_frames(n, h, w):
+  """Images whose pixels encode their own row and column, and masks of the
+  row band (labels 0-5, a void corner)."""
+  rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing='ij')
+  image = np.stack([rows * 255 // (h - 1), cols * 255 // (w - 1),
+                    np.full((h, w), 128)], -1).astype(np.uint8)
+  mask = (rows * 6 // h).astype(np.uint8)
+  mask[:4, :4] = pipeline.VOID_LABEL
+  return np.repeat(image[None], n, 0), np.repeat(mask[None], n, 0)
+
+
+def test_random_zoom_of_one_is_the_eval_resize():
+  images, masks = _coordinate_frames(3, 36, 48)
+  out = pipeline.random_zoom(0, (12, 16), 1.0)(
+      {'image': images, 'label': masks}, 5)
+  np.testing.assert_array_equal(out['image'],
+                                pipeline.resize_images(images, (12, 16)))
+  assert out['label'].shape == (3, 12, 16)
+  assert set(np.unique(out['label'])) <= set(np.unique(masks))
+
+
+def test_random_zoom_crops_inside_the_frame_with_its_mask():
+  images, masks = _coordinate_frames(8, 36, 48)
+  zoom = pipeline.random_zoom(1, (12, 16), 2.0)
+  spans = []
+  for step in range(6):
+    out = zoom({'image': images, 'label': masks}, step)
+    assert out['image'].shape == (8, 12, 16, 3)
+    for image, mask in zip(out['image'], out['label']):
+      # The crop's rows: the row code spans at least half the frame's and
+      # at most all of it; image and mask show the same rows.
+      rows = image[:, 0, 0].astype(int)
+      spans.append(rows.max() - rows.min())
+      band = np.where(mask[:, -1] == pipeline.VOID_LABEL, -1, mask[:, -1])
+      np.testing.assert_array_equal(band, np.sort(band))
+      assert set(np.unique(mask)) <= set(np.unique(masks))
+    # A function of the step (resume), whatever came before.
+    again = zoom({'image': images, 'label': masks}, step)
+    np.testing.assert_array_equal(again['image'], out['image'])
+  assert min(spans) >= 255 // 2 - 30 and max(spans) <= 255
+  assert max(spans) - min(spans) > 40  # The zoom varies.
+
+
+def test_random_zoom_splits_the_global_draw_over_processes():
+  images, masks = _coordinate_frames(4, 36, 48)
+  batch = lambda s: {'image': images[s], 'label': masks[s]}
+  whole = pipeline.random_zoom(3, (12, 16), 1.7)(batch(slice(None)), 2)
+  halves = []
+  for p in range(2):
+    zoom = pipeline.random_zoom(3, (12, 16), 1.7, process_index=p,
+                                process_count=2)
+    halves.append(zoom(batch(slice(2 * p, 2 * p + 2)), 2))
+  np.testing.assert_array_equal(
+      np.concatenate([h['image'] for h in halves]), whole['image'])

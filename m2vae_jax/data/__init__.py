@@ -39,10 +39,16 @@ def _load_voc(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
   return voc.load_task_data(cfg)
 
 
+def _load_camvid(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
+  from m2vae_jax.data import camvid  # pylint: disable=g-import-not-at-top
+  return camvid.load_task_data(cfg)
+
+
 LOADERS: dict[str, Callable[[ml_collections.ConfigDict], pipeline.TaskData]] = {
     'mnist': _load_mnist,
     'digit_scenes': _load_digit_scenes,
     'voc': _load_voc,
+    'camvid': _load_camvid,
 }
 
 

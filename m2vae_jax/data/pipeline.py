@@ -39,6 +39,13 @@ class TaskData:
     num_classes: classes of y.
     eval_split: name of the eval split, for reports.
     unlabeled: images used as unlabeled data; None means all of `train`.
+    input_hw: (height, width) the networks see, when the stored training
+      images are larger (CamVid keeps its 360x480 frames and the streams
+      resize them every step); None: the training images' own size.
+      Segmentation eval masks may be larger than this too: predictions are
+      upsampled to them before they are scored.
+    palette: uint8 [256, 3] colours of the labels in figures (None: the
+      VOC colours).
   """
 
   train: Batch
@@ -46,10 +53,19 @@ class TaskData:
   num_classes: int
   eval_split: str
   unlabeled: Batch | None = None
+  input_hw: tuple[int, int] | None = None
+  palette: np.ndarray | None = None
 
   @property
   def is_segmentation(self) -> bool:
     return self.train['label'].ndim == 3
+
+  @property
+  def input_shape(self) -> tuple[int, ...]:
+    """[height, width, channels] (or the example shape) of the networks'
+    input."""
+    shape = tuple(self.train['image'].shape[1:])
+    return shape if self.input_hw is None else (*self.input_hw, *shape[2:])
 
 
 def select_labeled(labels: np.ndarray, num_labeled: int, num_classes: int,
@@ -243,6 +259,77 @@ def random_flip(seed: int, *, vertical: bool, horizontal: bool,
     return out
 
   return transform
+
+
+def image_hw(image_size) -> tuple[int, int]:
+  """(height, width) from data.image_size: a side or a (height, width)
+  pair of positive ints.
+
+  Raises:
+    ConfigError: for anything else.
+  """
+  hw = ((image_size, image_size) if np.ndim(image_size) == 0
+        else tuple(image_size))
+  if (len(hw) != 2 or any(isinstance(s, bool) or not isinstance(
+      s, int | np.integer) or s < 1 for s in hw)):
+    raise ConfigError('data.image_size must be a positive int or (height, '
+                      f'width), got {image_size!r}')
+  return int(hw[0]), int(hw[1])
+
+
+def resized(array: np.ndarray, hw: tuple[int, int], *, mask: bool,
+            box: tuple[float, float, float, float] | None = None
+            ) -> np.ndarray:
+  """One image [h, w, c] (bilinear, antialiased when shrinking) or mask
+  [h, w] (nearest: every output label, void included, is an input one)
+  resized to hw, optionally from a crop box (left, top, right, bottom) in
+  pixel coordinates (floats allowed)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  if box is None and array.shape[:2] == hw:
+    return array
+  resample = Image.Resampling.NEAREST if mask else Image.Resampling.BILINEAR
+  out = Image.fromarray(array).resize((hw[1], hw[0]), resample, box=box)
+  return np.asarray(out)
+
+
+def resize_images(images: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+  """uint8 [n, h, w, c] -> [n, hw[0], hw[1], c], each as `resized`."""
+  if images.shape[1:3] == hw:
+    return images
+  return np.stack([resized(im, hw, mask=False) for im in images])
+
+
+def random_zoom(seed: int, hw: tuple[int, int], max_zoom: float, *,
+                process_index: int = 0, process_count: int = 1):
+  """A stream transform bringing every example to size hw: a random crop
+  of 1/s of its height and width, s log-uniform in [1, max_zoom], at a
+  uniform position, resized to hw (masks by nearest neighbour). The
+  standard scale-and-crop augmentation of street scenes; max_zoom = 1 is
+  the whole image resized, exactly as `resize_images` does for eval.
+
+  Drawn for the global batch from (seed, t), like `random_flip`.
+
+  Returns:
+    transform(batch, step) -> batch.
+  """
+
+  def draw(rng, n):
+    zoom = np.exp(rng.uniform(0.0, np.log(max_zoom), n))
+    return np.stack([zoom, rng.random(n), rng.random(n)], axis=1)
+
+  def move(array, params, fill, mask):
+    del fill
+    zoom, fy, fx = params
+    h, w = array.shape[:2]
+    ch, cw = h / zoom, w / zoom
+    top, left = fy * (h - ch), fx * (w - cw)
+    if zoom == 1.0:
+      return resized(array, hw, mask=mask)
+    return resized(array, hw, mask=mask,
+                   box=(left, top, left + cw, top + ch))
+
+  return _moved_per_example(seed, 0x200A, process_index, process_count,
+                            draw=draw, move=move)
 
 
 def translated(image: np.ndarray, dy: int, dx: int, fill) -> np.ndarray:

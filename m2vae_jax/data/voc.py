@@ -44,10 +44,10 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
+from m2vae_jax import palettes
 from m2vae_jax.data import pipeline
 from m2vae_jax.data import tfds_utils
 from m2vae_jax.data.errors import DataError
-from m2vae_jax.errors import ConfigError
 
 TAR_NAME = 'VOCtrainval_11-May-2012.tar'
 HOMEPAGE = 'http://host.robots.ox.ac.uk/pascal/VOC/voc2012/'
@@ -78,22 +78,8 @@ _CITATION = """\
 
 
 def palette() -> np.ndarray:
-  """The standard VOC color map, for drawing masks in figures.
-
-  Class i gets its colour from the bits of i: bit 3k+c of i sets bit 7-k of
-  channel c (c = r, g, b). Index 255 (void) comes out as (224, 224, 192), the
-  cream border of the VOC masks.
-
-  Returns:
-    uint8 [256, 3]; row i is the RGB colour of label i.
-  """
-  labels = np.arange(256)
-  cmap = np.zeros((256, 3), np.int64)
-  for k in range(8):
-    for c in range(3):
-      bit = (labels >> (3 * k + c)) & 1
-      cmap[:, c] |= bit << (7 - k)
-  return cmap.astype(np.uint8)
+  """The VOC colour map, uint8 [256, 3] (`palettes.voc`)."""
+  return palettes.voc()
 
 
 def _find_voc_root(folder: epath.PathLike) -> epath.Path:
@@ -334,17 +320,6 @@ _CACHE_FORMAT = 1
 UNLABELED_SPLIT = 'unlabeled'
 
 
-def _target_hw(image_size: int | tuple[int, int]) -> tuple[int, int]:
-  """(height, width) from a side or a pair; ints of any kind."""
-  hw = tuple(np.broadcast_to(image_size, (2,)).tolist()) if np.ndim(
-      image_size) == 0 else tuple(image_size)
-  if (len(hw) != 2 or any(isinstance(s, bool) or int(s) != s or s < 1
-                          for s in hw)):
-    raise ConfigError(f'data.image_size must be a positive int or (height, '
-                      f'width), got {image_size!r}')
-  return int(hw[0]), int(hw[1])
-
-
 def resize_example(jpeg: bytes, png: bytes | None,
                    hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None]:
   """Decodes and resizes one example to `hw`, ignoring its aspect ratio.
@@ -556,7 +531,7 @@ def load_split_resized(builder, split: str,
     255 void). For a split without masks, `label` is a read-only all-void
     broadcast view that costs no memory; indexing it gives real arrays.
   """
-  hw = _target_hw(image_size)
+  hw = pipeline.image_hw(image_size)
   if labeled is None:
     labeled = split.split('[')[0] != UNLABELED_SPLIT
   try:
