@@ -1,15 +1,18 @@
 r"""Time of one train step at a config's sizes, per estimator.
 
   python -m benchmarks.step_time                       # MNIST M2, 3 estimators
-  python -m benchmarks.step_time --config=configs/voc_m2.py --estimators=gumbel
+  python -m benchmarks.step_time --config=configs/camvid_baseline.py
+  python -m benchmarks.step_time --config=configs/camvid_m2.py --steps=10
 
 Synthetic uint8 images stand in for the data (a step's cost does not depend
-on the pixels). Prints ms/step and examples/s (labeled + unlabeled). For the
-MLP model it also prints ms/step over the floor, where the floor is the
-naive FLOPs of the *enumerated* step (forward + backward of every matmul,
-every unlabeled x paired with all classes: ~31.8 GFLOP at 784-1000-1000,
-z = 300, batch 100 + 100) divided by the float32 matmul GFLOP/s measured in
-the same run. Runs on the first device (`--devices` for more).
+on the pixels). Prints ms/step, examples/s (labeled + unlabeled) and the
+step's FLOP floor: the FLOPs XLA counts in the compiled step
+(`jax.jit(...).lower(...).compile().cost_analysis()`) divided by the float32
+matmul GFLOP/s measured in the same run, and the step's time over it. For
+the MLP model it also prints the time over the naive FLOPs of the
+*enumerated* step (forward + backward of every matmul, every unlabeled x
+paired with all classes: ~31.8 GFLOP at 784-1000-1000, z = 300, batch
+100 + 100). Runs on the first device (`--devices` for more).
 """
 
 import functools
@@ -18,12 +21,13 @@ import time
 from absl import app
 from absl import flags
 import jax
-import jax.numpy as jnp
 from ml_collections import config_flags
 import numpy as np
 
+from benchmarks import flops
 from m2vae_jax import sharding
 from m2vae_jax import train
+from m2vae_jax.data import pipeline
 
 config_flags.DEFINE_config_file('config', 'configs/mnist_m2.py',
                                 'Experiment whose step is timed.')
@@ -52,31 +56,18 @@ def naive_enumerated_gflop(config, num_classes: int, pixels: int) -> float:
   return 3 * 2 * macs / 1e9
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
-  """float32 matmul throughput of the first device, GFLOP/s (best run)."""
-  a = jnp.ones((n, n), jnp.float32)
-  f = jax.jit(lambda a, b: a @ b)
-  f(a, a).block_until_ready()
-  best = float('inf')
-  for _ in range(repeats):
-    t = time.perf_counter()
-    f(a, a).block_until_ready()
-    best = min(best, time.perf_counter() - t)
-  return 2 * n ** 3 / best / 1e9
-
-
 def _task(config) -> train.Task:
   if config.data.name == 'mnist':
     return train.Task(num_classes=10, image_shape=(28, 28, 1),
                       segmentation=False)
-  size = config.data.image_size
+  hw = pipeline.image_hw(config.data.image_size)
   classes = 21 if config.data.name == 'voc' else 11
-  return train.Task(num_classes=classes, image_shape=(size, size, 3),
+  return train.Task(num_classes=classes, image_shape=(*hw, 3),
                     segmentation=True)
 
 
-def time_step(config, steps: int) -> float:
-  """Median seconds per train step."""
+def time_step(config, steps: int) -> tuple[float, float]:
+  """(median seconds per train step, GFLOP of the compiled step)."""
   task = _task(config)
   mesh = sharding.create_mesh(jax.devices()[:_DEVICES.value])
   model = train.create_model(config, task)
@@ -100,6 +91,7 @@ def time_step(config, steps: int) -> float:
   if config.objective == 'm2':
     unlabeled = sharding.put_batch({'image': rng.integers(
         0, 256, (config.unlabeled_batch_size, *shape), np.uint8)}, mesh)
+  gflop = flops.compiled_gflop(step, state, labeled, unlabeled)
   for _ in range(3):
     state, metrics = step(state, labeled, unlabeled)
   jax.block_until_ready(metrics)
@@ -109,26 +101,28 @@ def time_step(config, steps: int) -> float:
     state, metrics = step(state, labeled, unlabeled)
     jax.block_until_ready((state, metrics))
     times.append(time.perf_counter() - t)
-  return float(np.median(times))
+  return float(np.median(times)), gflop
 
 
 def main(argv):
   del argv
   config = flags.FLAGS.config
-  mlp = config.model.name == 'mlp'  # the floor is that of M2's MLPs
+  mlp = config.model.name == 'mlp'  # the naive count is that of M2's MLPs
   classifier = not _task(config).segmentation
   examples = config.batch_size + (config.unlabeled_batch_size
                                   if config.objective == 'm2' else 0)
   device = jax.devices()[0]
-  floor_ms = None
+  peak = flops.matmul_gflops()
   header = (f'device: {device.platform} {device.device_kind} '
-            f'x{_DEVICES.value}')
+            f'x{_DEVICES.value}  float32 matmul: {peak:.0f} GFLOP/s')
+  naive_ms = None
   if mlp:
-    gflop = naive_enumerated_gflop(config, 10, 784)
-    peak = matmul_gflops()
-    floor_ms = gflop / peak * 1e3
-    header += (f'  float32 matmul: {peak:.0f} GFLOP/s  naive enumerated '
-               f'step: {gflop:.1f} GFLOP  floor: {floor_ms:.1f} ms')
+    naive = naive_enumerated_gflop(config, 10, 784)
+    naive_ms = naive / peak * 1e3
+    header += (f'  naive enumerated step: {naive:.1f} GFLOP '
+               f'({naive_ms:.1f} ms)')
+  if _task(config).segmentation:
+    header += f'  input {"x".join(map(str, _task(config).image_shape))}'
   print(header)
   estimators = [e for e in _ESTIMATORS.value
                 if classifier or e != 'enumerate'] if config.objective == 'm2' \
@@ -138,18 +132,21 @@ def main(argv):
     if config.objective == 'm2':
       config.estimator = estimator
     results[estimator] = time_step(config, _STEPS.value)
-  print('\n| estimator | ms/step | examples/s |'
-        + (' x floor |' if mlp else ''))
-  print('| --- | ---: | ---: |' + (' ---: |' if mlp else ''))
-  for name, sec in results.items():
-    row = f'| {name} | {sec * 1e3:.1f} | {examples / sec:.1f} |'
+  print('\n| estimator | ms/step | examples/s | compiled GFLOP | floor ms | '
+        'x floor |' + (' x naive floor |' if mlp else ''))
+  print('| --- | ---: | ---: | ---: | ---: | ---: |'
+        + (' ---: |' if mlp else ''))
+  for name, (sec, gflop) in results.items():
+    floor_ms = gflop / peak * 1e3
+    row = (f'| {name} | {sec * 1e3:.1f} | {examples / sec:.1f} | '
+           f'{gflop:.1f} | {floor_ms:.1f} | {sec * 1e3 / floor_ms:.2f} |')
     if mlp:
-      row += f' {sec * 1e3 / floor_ms:.2f} |'
+      row += f' {sec * 1e3 / naive_ms:.2f} |'
     print(row)
   if 'enumerate' in results:
-    for name, sec in results.items():
+    for name, (sec, _) in results.items():
       if name != 'enumerate':
-        print(f'{name} is {results["enumerate"] / sec:.2f}x faster than '
+        print(f'{name} is {results["enumerate"][0] / sec:.2f}x faster than '
               'enumerate')
 
 

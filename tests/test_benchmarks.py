@@ -183,3 +183,13 @@ def test_every_accuracy_command_in_a_results_doc_names_a_suite_and_its_runs(
     names = {run.name for run in accuracy.SUITES[suite]}
     for name in args.get('only', '').split(',') if 'only' in args else ():
       assert name in names, f'{doc}: suite {suite} has no run {name!r}'
+
+
+def test_compiled_flops_of_a_matmul_are_counted():
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+
+  from benchmarks import flops  # pylint: disable=g-import-not-at-top
+  a, b = jnp.ones((64, 32)), jnp.ones((32, 16))
+  gflop = flops.compiled_gflop(jax.jit(lambda a, b: a @ b), a, b)
+  assert gflop == pytest.approx(2 * 64 * 32 * 16 / 1e9)

@@ -41,3 +41,21 @@ def test_other_convolutions_go_to_lax():
   args = dict(window_strides=(1, 1), padding='SAME', dimension_numbers=DN)
   np.testing.assert_allclose(depthwise.conv_general_dilated(x, k, **args),
                              lax.conv_general_dilated(x, k, **args))
+
+
+def test_pointwise_convolutions_are_a_matmul_with_lax_values_and_grads():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(2, 5, 7, 6)).astype(np.float32)
+  k = rng.normal(size=(1, 1, 6, 4)).astype(np.float32)
+  args = dict(window_strides=(1, 1), padding='SAME', dimension_numbers=DN)
+  ours = lambda x, k: depthwise.conv_general_dilated(x, k, **args)
+  ref = lambda x, k: lax.conv_general_dilated(x, k, **args)
+  assert 'dot_general' in str(jax.make_jaxpr(ours)(x, k))
+  np.testing.assert_allclose(ours(x, k), ref(x, k), rtol=1e-5, atol=1e-5)
+  g = rng.normal(size=(2, 5, 7, 4)).astype(np.float32)
+  for a, b in zip(jax.vjp(ours, x, k)[1](g), jax.vjp(ref, x, k)[1](g)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  # Strided 1x1 convolutions stay convolutions.
+  strided = dict(args, window_strides=(2, 2))
+  assert 'dot_general' not in str(jax.make_jaxpr(
+      lambda x, k: depthwise.conv_general_dilated(x, k, **strided))(x, k))

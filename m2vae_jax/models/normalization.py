@@ -9,6 +9,7 @@ example on its own and are safe under both.
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from m2vae_jax.errors import ConfigError
 
@@ -44,6 +45,51 @@ def check_norm(norm: str) -> None:
     raise ConfigError(f'norm must be one of {NORMS}, got {norm!r}')
 
 
+def _group_mean(values: Array, num_groups: int, count: int) -> Array:
+  """[batch, channels] sums over positions -> each channel's group mean."""
+  b, c = values.shape
+  per_group = values.reshape(b, num_groups, c // num_groups).sum(-1) / count
+  return jnp.repeat(per_group, c // num_groups, -1)
+
+
+class GroupNorm(nn.Module):
+  """GroupNorm (Wu & He, 2018) over [batch, ..., channels]: the function
+  and parameters ('scale', 'bias') of `flax.linen.GroupNorm`.
+
+  Statistics are reduced over the positions per channel, then over each
+  group's channels: XLA's CPU backend runs this ~3x faster forward, ~2x
+  backward, than Flax's one reduction over a reshaped [batch, ...,
+  groups, channels / groups] array. (A hand-written gradient was slower.)
+
+  Attributes:
+    num_groups: groups of channels sharing a mean and variance.
+    epsilon: added to the variance.
+  """
+
+  num_groups: int
+  epsilon: float = 1e-6
+
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    channels = x.shape[-1]
+    if channels % self.num_groups:
+      raise ConfigError(f'{channels} channels do not split into '
+                        f'{self.num_groups} groups')
+    scale = self.param('scale', nn.initializers.ones, (channels,))
+    bias = self.param('bias', nn.initializers.zeros, (channels,))
+    axes = tuple(range(1, x.ndim - 1))
+    count = x.size // (x.shape[0] * self.num_groups)
+    shape = (x.shape[0],) + (1,) * len(axes) + (channels,)
+    mean = _group_mean(jnp.sum(x, axes), self.num_groups, count)
+    # Two passes: E[x^2] - E[x]^2 loses the variance to cancellation where
+    # it is small against the mean.
+    var = _group_mean(jnp.sum(jnp.square(x - mean.reshape(shape)), axes),
+                      self.num_groups, count)
+    mul = scale * jax.lax.rsqrt(var + self.epsilon)     # [batch, channels]
+    add = bias - mean * mul
+    return x * mul.reshape(shape) + add.reshape(shape)
+
+
 class Norm(nn.Module):
   """A per-example normalization, or the identity for `kind='none'`.
 
@@ -59,7 +105,7 @@ class Norm(nn.Module):
   def __call__(self, x: Array) -> Array:
     check_norm(self.kind)
     if self.kind == 'group':
-      return nn.GroupNorm(num_groups=num_groups(x.shape[-1]))(x)
+      return GroupNorm(num_groups=num_groups(x.shape[-1]))(x)
     if self.kind == 'layer':
       return nn.LayerNorm()(x)
     return x
