@@ -531,6 +531,48 @@ def test_continuous_bernoulli_is_a_normalised_density():
                 modes=['rev'])
 
 
+def test_discretized_logistic_sums_to_one_over_the_256_levels():
+  levels = jnp.arange(256, dtype=jnp.float32)[:, None] / 255.0  # [256, 1]
+  for mean, log_scale in ((0.5, -2.0), (0.02, -6.0), (1.3, -1.0),
+                          (-0.4, 0.5), (0.7, -9.0)):
+    log_p = losses.discretized_logistic_log_likelihood(
+        levels, jnp.full_like(levels, mean), jnp.full_like(levels, log_scale))
+    np.testing.assert_allclose(
+        np.sum(np.exp(np.asarray(log_p, np.float64))), 1.0, rtol=2e-4)
+  # One inner level by its definition: the logistic's mass over its bin.
+  cdf = lambda v: 1.0 / (1.0 + np.exp(-(v - 0.4) / 0.05))
+  want = np.log(cdf(100.5 / 255) - cdf(99.5 / 255))
+  got = losses.discretized_logistic_log_likelihood(
+      jnp.array([[100 / 255]]), jnp.array([[0.4]]),
+      jnp.array([[np.log(0.05)]]))
+  np.testing.assert_allclose(got, [want], rtol=1e-5)
+  with jax.enable_x64(True):
+    check_grads(lambda m, s: losses.discretized_logistic_log_likelihood(
+        jnp.array([[0.0, 0.3, 1.0]], jnp.float64), m, s).sum(),
+                (jnp.array([[0.1, 0.35, 0.8]], jnp.float64),
+                 jnp.array([[-2.0, -3.0, -1.0]], jnp.float64)),
+                order=1, modes=['rev'])
+
+
+@pytest.mark.parametrize('likelihood', losses.LIKELIHOODS)
+def test_likelihood_mean_is_the_expected_pixel(likelihood):
+  rng = np.random.default_rng(3)
+  a = jnp.asarray(rng.normal(size=(2, 3)) * 3, jnp.float32)
+  if likelihood in losses.TWO_PARAMETER_LIKELIHOODS:
+    mean = jax.nn.sigmoid(a)
+    decoded = (mean, jnp.full_like(a, -8.0))
+    want = mean  # a narrow logistic / Gaussian inside [0, 1]
+  elif likelihood == 'bernoulli':
+    decoded, want = a, jax.nn.sigmoid(a)
+  else:  # The continuous Bernoulli's density is ~ exp(a x) on [0, 1].
+    grid = ((np.arange(20_000) + 0.5) / 20_000)[:, None, None]
+    weights = np.exp(np.asarray(a, np.float64)[None] * grid)
+    want = np.mean(grid * weights, 0) / np.mean(weights, 0)
+    decoded = a
+  np.testing.assert_allclose(losses.likelihood_mean(decoded, likelihood),
+                             want, rtol=1e-3, atol=1e-4)
+
+
 # ----------------------------------------------------------------------------
 # Auxiliary models: with p(a|...) = q(a|x) the a terms cancel exactly, so on
 # the toy model the bounds equal log p(x, y) and log p(x) again.

@@ -234,3 +234,44 @@ def test_m2_networks_with_a_coarse_latent():
   out = jax.eval_shape(lambda: decoder.init_with_output(
       key, y, jnp.zeros(mean.shape))[0])
   assert out.shape == (2, 64, 40, 3)
+
+
+def test_group_norm_is_flax_group_norm_values_and_grads():
+  x = jax.random.normal(KEY, (2, 5, 7, 12)) * 3.0 + 1.0
+  ours = normalization.GroupNorm(num_groups=3)
+  theirs = nn.GroupNorm(num_groups=3)
+  params = ours.init(KEY, x)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+    jnp.shape, theirs.init(KEY, x)
+  )
+  rng = np.random.default_rng(0)
+  params = jax.tree.map(
+    lambda p: p + jnp.asarray(rng.normal(size=p.shape), p.dtype), params
+  )
+  np.testing.assert_allclose(
+    ours.apply(params, x), theirs.apply(params, x), atol=1e-5
+  )
+  probe = jnp.asarray(rng.normal(size=x.shape), jnp.float32)
+  loss = lambda m: jax.grad(
+    lambda p, x: jnp.sum(m.apply(p, x) * probe), argnums=(0, 1)
+  )(params, x)
+  for a, b in zip(jax.tree.leaves(loss(ours)), jax.tree.leaves(loss(theirs))):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+  with pytest.raises(Exception, match='do not split into'):
+    normalization.GroupNorm(num_groups=5).init(KEY, x)
+
+
+@pytest.mark.parametrize('likelihood, heads', [
+  ('bernoulli', 1), ('continuous_bernoulli', 1), ('gaussian', 2),
+  ('logistic', 2)])
+def test_decoder_gives_the_likelihoods_parameters(likelihood, heads):
+  settings = segmentation.DeepLabSettings(
+    width_multiplier=0.25, output_stride=8, aspp_channels=16,
+    decoder_channels=16)
+  decoder = segmentation.Decoder(settings, 3, likelihood)
+  y, z = jnp.zeros((2, 24, 32, 11)), jnp.zeros((2, 3, 4, 2))
+  out = jax.eval_shape(
+    lambda: decoder.init_with_output(KEY, y, z)[0])
+  outs = out if heads == 2 else (out,)
+  assert len(outs) == heads
+  assert all(o.shape == (2, 24, 32, 3) for o in outs)

@@ -211,18 +211,21 @@ class DeepLabV3Plus(nn.Module):
   head_bias: float = 0.0
 
   @nn.compact
-  def __call__(self, x: Array) -> Array | tuple[Array, ...]:
+  def __call__(self, x: Array, with_features: bool = False):
     """Maps an image (or stacked maps) to per-pixel outputs.
 
     Args:
       x: [batch, height, width, channels] float32; any size (SAME padding,
         the output is resized to exactly height x width) and any channel
         count.
+      with_features: also return the decoder's last features, [batch,
+        ceil(height / 4), ceil(width / 4), decoder_channels], the input of
+        the heads.
 
     Returns:
       [batch, height, width, num_outputs] when `num_outputs` is an int;
       otherwise a tuple of [batch, height, width, n], one per entry of
-      `num_outputs`, in order.
+      `num_outputs`, in order. With `with_features`, (that, features).
     """
     _, height, width, _ = x.shape
     features = mobilenet.MobileNetV2(
@@ -266,4 +269,5 @@ class DeepLabV3Plus(nn.Module):
       )
       for i, n in enumerate((sizes,) if single else sizes)
     )
-    return outputs[0] if single else outputs
+    outputs = outputs[0] if single else outputs
+    return (outputs, h) if with_features else outputs

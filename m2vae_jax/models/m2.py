@@ -21,12 +21,30 @@ class M2(nn.Module):
   classifier: nn.Module
   encoder: nn.Module
   decoder: nn.Module
+  # The encoder reads the classifier's features of x, not x itself
+  # (segmentation.SharedEncoder).
+  encoder_reads_classifier: bool = False
 
   def classify(self, x: jax.Array) -> jax.Array:
     return self.classifier(x)
 
   def encode(self, x: jax.Array, y: jax.Array):
+    if self.encoder_reads_classifier:
+      _, features = self.classifier(x, with_features=True)
+      return self.encoder(features, y)
     return self.encoder(x, y)
+
+  def classify_for_encoder(self, x: jax.Array):
+    """(logits of q(y|x), what `encode_read` reads of x): the classifier's
+    features when the encoder reads them, else x itself. One pass through
+    the classifier serves both (the objective uses this)."""
+    if self.encoder_reads_classifier:
+      return self.classifier(x, with_features=True)
+    return self.classifier(x), x
+
+  def encode_read(self, read: jax.Array, y: jax.Array):
+    """q(z|x,y) from `classify_for_encoder`'s second output."""
+    return self.encoder(read, y)
 
   def decode(self, y: jax.Array, z: jax.Array) -> jax.Array:
     return self.decoder(y, z)

@@ -3,7 +3,7 @@
 q(y|x)   = DL(x)                -> per-pixel class logits [b, h, w, classes]
 q(z|x,y) = DL(concat(y, x))     -> per-pixel (mean, log_var) [b, h, w, zc],
                                    two heads on one shared trunk (Section 4)
-p(x|y,z) = DL(concat(y, z))     -> per-pixel Bernoulli logits [b, h, w, c]
+p(x|y,z) = DL(concat(y, z))     -> per-pixel likelihood parameters [b, h, w, c]
 
 z may also be coarser than the pixels (`latent_stride`), an extension.
 """
@@ -15,7 +15,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from m2vae_jax import losses
 from m2vae_jax.models import deeplab
+from m2vae_jax.models import mobilenet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,10 +55,13 @@ class Classifier(nn.Module):
   independent_classes: bool = False
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def __call__(self, x: jax.Array, with_features: bool = False):
+    """Logits; with `with_features`, (logits, the stride-4 features the
+    logits are read from) (`SharedEncoder` reads them)."""
     bias = (-math.log(self.num_classes - 1) if self.independent_classes
             else 0.0)
-    return self.settings.build(self.num_classes, 'deeplab', bias)(x)
+    return self.settings.build(self.num_classes, 'deeplab', bias)(
+        x, with_features=with_features)
 
 
 class Encoder(nn.Module):
@@ -84,17 +89,60 @@ class Encoder(nn.Module):
     return mean, log_var
 
 
+class SharedEncoder(nn.Module):
+  """q(z|x,y) read off q(y|x)'s own features (an extension of the paper,
+  whose q(z|x,y) is a DeepLab of its own).
+
+  features: [b, h/4, w/4, c], the classifier's last features of x (see
+  `Classifier`); y: [b, h, w, classes] -> (mean, log_var), each [b, h/s,
+  w/s, latent_channels], s = latent_stride (a multiple of 4).
+
+  The unlabeled bound then trains the classifier's whole network to keep
+  what reconstructing x needs, besides the class map, and the encoder costs
+  two small convolutions instead of a DeepLab.
+  """
+
+  latent_channels: int
+  latent_stride: int
+  hidden: int = 64
+  norm: str = 'none'
+
+  @nn.compact
+  def __call__(self, features: jax.Array, y: jax.Array):
+    cell = self.latent_stride // 4
+    if self.latent_stride % 4 or cell < 1:
+      raise ValueError(f'latent_stride={self.latent_stride}: the shared '
+                       'encoder needs a multiple of 4, the features\' stride')
+    h, w = features.shape[1:3]
+    y = jax.image.resize(y.astype(features.dtype),
+                         (y.shape[0], h, w, y.shape[-1]), 'linear')
+    hidden = mobilenet.ConvNormAct(self.hidden, norm=self.norm,
+                                   activation=nn.relu, name='mix')(
+        jnp.concatenate([features, y], axis=-1))
+    if cell > 1:
+      hidden = nn.avg_pool(hidden, (cell, cell), strides=(cell, cell),
+                           padding='SAME')
+    head = lambda name: nn.Conv(self.latent_channels, (1, 1), name=name,
+                                kernel_init=mobilenet.fan_in_init(1.0))
+    return head('mean')(hidden), head('log_var')(hidden)
+
+
 class Decoder(nn.Module):
-  """p(x|y,z). y: [b, h, w, classes], z: [b, h, w, zc] -> Bernoulli logits
-  [b, h, w, channels]."""
+  """p(x|y,z). y: [b, h, w, classes], z: [b, h', w', zc] -> the likelihood's
+  parameters: logits [b, h, w, channels] (Bernoulli, continuous Bernoulli),
+  or a pair of them (Gaussian: mean, log-variance; discretized logistic:
+  mean, log-scale)."""
 
   settings: DeepLabSettings
   channels: int
+  likelihood: str = 'bernoulli'
 
   @nn.compact
-  def __call__(self, y: jax.Array, z: jax.Array) -> jax.Array:
+  def __call__(self, y: jax.Array, z: jax.Array):
     if z.shape[1:3] != y.shape[1:3]:  # A coarse z (latent_stride > 1).
       z = jax.image.resize(z, (*z.shape[:1], *y.shape[1:3], z.shape[-1]),
                            method='nearest')
-    net = self.settings.build(self.channels, 'deeplab')
+    two = self.likelihood in losses.TWO_PARAMETER_LIKELIHOODS
+    net = self.settings.build((self.channels,) * 2 if two else self.channels,
+                              'deeplab')
     return net(jnp.concatenate([y, z.astype(y.dtype)], axis=-1))
