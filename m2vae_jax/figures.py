@@ -1,52 +1,45 @@
 """Figures written to the workdir (PNG) and to TensorBoard."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
+from m2vae_jax import losses
+from m2vae_jax import metrics
+
 matplotlib.use('Agg')  # No display on training machines.
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-def analogy_grid(model, params, images: np.ndarray, num_classes: int, *,
-                 num_rows: int = 10, binarize: bool = True,
-                 seed: int = 0) -> np.ndarray:
+def analogy_grid(nets, x: np.ndarray, num_classes: int, *,
+                 likelihood: str = 'bernoulli') -> np.ndarray:
   """Kingma et al. (2014), Fig. 1 style: style from x, class from y.
 
-  For each of the first `num_rows` images, z is the mean of q(z|x, y) with y
-  the classifier's prediction; the decoder then renders that z with every
-  class y = 0..K-1.
+  For each image, z is the mean of q(z|x, y) with y the classifier's
+  prediction; the decoder then renders that z with every class y = 0..K-1.
 
   Args:
-    model: the M2 module; params its parameters.
-    images: uint8 [n, h, w, c] eval images.
+    nets: the M2 networks bound to parameters (`m2.Networks`).
+    x: float [rows, h, w, c], the inputs the classifier sees at evaluation.
     num_classes: K.
-    num_rows: images shown.
-    binarize: whether the model was trained on binarized inputs.
-    seed: binarization seed.
+    likelihood: what the decoder's output parameterises.
 
   Returns:
-    float [num_rows, 1 + K, h, w, c] in [0, 1]: column 0 the input, then the
-    decoder's Bernoulli means for y = 0..K-1.
+    float [rows, 1 + K, h, w, c] in [0, 1]: column 0 the input, then the
+    decoder's means for y = 0..K-1.
   """
-  x = jnp.asarray(images[:num_rows], jnp.float32) / 255.0
-  if binarize:
-    x = jax.random.bernoulli(jax.random.key(seed), x).astype(jnp.float32)
-  apply = functools.partial(model.apply, params)
-  logits = apply(x, method='classify')
-  y_pred = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
-  z, _ = apply(x, y_pred, method='encode')
+  x = jnp.asarray(x, jnp.float32)
+  y_pred = jax.nn.one_hot(jnp.argmax(nets.classify(x), -1), num_classes)
+  z, _ = nets.encode(x, y_pred)
 
   def render(k):
     y = jnp.broadcast_to(jax.nn.one_hot(k, num_classes), y_pred.shape)
-    return jax.nn.sigmoid(apply(y, z, method='decode'))
+    return losses.likelihood_mean(nets.decode(y, z), likelihood)
 
   outs = jax.vmap(render)(jnp.arange(num_classes))  # [K, rows, h, w, c]
   grid = jnp.concatenate([x[:, None], jnp.moveaxis(outs, 0, 1)], axis=1)
-  return np.asarray(grid)
+  return np.clip(np.asarray(grid), 0.0, 1.0)
 
 
 def grid_to_image(grid: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -66,57 +59,42 @@ def save_analogies(grid: np.ndarray, path: str) -> None:
   save_grid(grid, path, titles, 'Same z, every class y')
 
 
-def voc_palette() -> np.ndarray:
-  """The VOC colour map: uint8 [256, 3], row i the colour of label i.
-
-  Label i takes its colour from its bits: bit 3k + c of i sets bit 7 - k of
-  channel c (c = r, g, b); void (255) comes out cream (224, 224, 192).
-  """
-  labels = np.arange(256)
-  cmap = np.zeros((256, 3), np.int64)
-  for k in range(8):
-    for c in range(3):
-      cmap[:, c] |= ((labels >> (3 * k + c)) & 1) << (7 - k)
-  return cmap.astype(np.uint8)
-
-
-def segmentation_grid(model, params, images: np.ndarray, labels: np.ndarray,
-                      num_classes: int, *, num_rows: int = 6,
-                      binarize: bool = True, reconstruct: bool = False,
-                      seed: int = 0) -> np.ndarray:
+def segmentation_grid(nets, x: np.ndarray, labels: np.ndarray,
+                      palette: np.ndarray, *, likelihood: str = 'bernoulli',
+                      reconstruct: bool = False) -> np.ndarray:
   """Rows of [image, true mask, predicted mask(, reconstruction)].
 
-  Masks are drawn with the VOC palette (void cream). The reconstruction is
-  the decoder's Bernoulli mean for the predicted y and the mean of
-  q(z|x, y).
+  The prediction is the one evaluation scores: q(y|x)'s logits for the
+  inputs the classifier sees at evaluation, upsampled to the mask's size.
+  The reconstruction is E[x] under p(x|y,z) with y the predicted classes
+  (at the input size) and z the mean of q(z|x,y). Images are shown at the
+  mask's size.
 
   Args:
-    model, params: the M2 module and its parameters.
-    images: uint8 [n, h, w, c]; labels: uint8 [n, h, w].
-    num_classes: K.
-    num_rows: examples shown.
-    binarize: whether the model sees binarized inputs.
+    nets: the model's networks bound to parameters (`m2.Networks`).
+    x: float [n, h, w, c], the classifier's eval inputs.
+    labels: uint8 [n, H, W] true masks (255 void).
+    palette: uint8 [256, 3], the colour of each label.
+    likelihood: what the decoder's output parameterises.
     reconstruct: add the reconstruction column (M2 models).
-    seed: binarization seed.
 
   Returns:
-    float [num_rows, columns, h, w, 3] in [0, 1].
+    float [n, columns, H, W, 3] in [0, 1].
   """
-  x = jnp.asarray(images[:num_rows], jnp.float32) / 255.0
-  if binarize:
-    x = jax.random.bernoulli(jax.random.key(seed), x).astype(jnp.float32)
-  apply = functools.partial(model.apply, params)
-  pred = jnp.argmax(apply(x, method='classify'), -1)
-  colours = voc_palette().astype(np.float32) / 255.0
-  rgb = lambda a: a if a.shape[-1] == 3 else np.repeat(a, 3, -1)
-  columns = [rgb(np.asarray(x)), colours[np.asarray(labels[:num_rows])],
-             colours[np.asarray(pred)]]
+  x = jnp.asarray(x, jnp.float32)
+  hw = labels.shape[1:3]
+  logits = nets.classify(x)
+  pred = jnp.argmax(metrics.resize_logits(logits, hw), -1)
+  colours = palette.astype(np.float32) / 255.0
+  show = lambda a: np.asarray(jax.image.resize(
+      jnp.asarray(a if a.shape[-1] == 3 else jnp.repeat(a, 3, -1)),
+      (a.shape[0], *hw, 3), 'bilinear'))
+  columns = [show(x), colours[np.asarray(labels)], colours[np.asarray(pred)]]
   if reconstruct:
-    y = jax.nn.one_hot(pred, num_classes)
-    z, _ = apply(x, y, method='encode')
-    recon = jax.nn.sigmoid(apply(y, z, method='decode'))
-    columns.append(rgb(np.asarray(recon)))
-  return np.stack(columns, axis=1)
+    y = jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
+    z, _ = nets.encode(x, y)
+    columns.append(show(losses.likelihood_mean(nets.decode(y, z), likelihood)))
+  return np.clip(np.stack(columns, axis=1), 0.0, 1.0)
 
 
 def save_grid(grid: np.ndarray, path: str, titles: list[str],

@@ -14,6 +14,16 @@ import numpy as np
 from m2vae_jax import losses
 
 
+def resize_logits(logits: jax.Array, hw: tuple[int, int]) -> jax.Array:
+  """Segmentation logits [batch, h, w, classes] resized bilinearly to hw,
+  e.g. the labels' size, where published figures score predictions (the
+  argmax of resized logits, not a resized argmax)."""
+  if logits.shape[1:3] == tuple(hw):
+    return logits
+  return jax.image.resize(logits, (logits.shape[0], *hw, logits.shape[-1]),
+                          method='bilinear')
+
+
 def confusion_matrix(labels: ArrayLike, predictions: ArrayLike,
                      num_classes: int,
                      weights: ArrayLike | None = None) -> jax.Array:

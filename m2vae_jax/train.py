@@ -36,7 +36,9 @@ from m2vae_jax import ema as ema_lib
 from m2vae_jax import losses
 from m2vae_jax import metric_writers
 from m2vae_jax import metrics as metrics_lib
+from m2vae_jax import palettes
 from m2vae_jax import sharding
+from m2vae_jax import workdir as workdir_lib
 from m2vae_jax.data import pipeline
 from m2vae_jax.errors import ConfigError
 from m2vae_jax.errors import UserError
@@ -104,13 +106,27 @@ def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
       atrous_rates=tuple(cfg.atrous_rates) or None,
       aspp_channels=cfg.aspp_channels, decoder_channels=cfg.decoder_channels,
       norm=cfg.norm)
+  vae = dataclasses.replace(
+      settings,
+      width_multiplier=cfg.vae_width_multiplier or cfg.width_multiplier,
+      output_stride=cfg.vae_output_stride or cfg.output_stride,
+      aspp_channels=cfg.vae_channels or cfg.aspp_channels,
+      decoder_channels=cfg.vae_channels or cfg.decoder_channels)
+  if cfg.shared_encoder:
+    encoder = segmentation.SharedEncoder(
+        cfg.latent_channels, cfg.latent_stride, hidden=vae.aspp_channels,
+        norm=cfg.norm)
+  else:
+    encoder = segmentation.Encoder(vae, cfg.latent_channels,
+                                   cfg.latent_stride)
   return m2_lib.M2(
       classifier=segmentation.Classifier(
           settings, task.num_classes,
           independent_classes=config.target == 'bernoulli'),
-      encoder=segmentation.Encoder(settings, cfg.latent_channels,
-                                   cfg.latent_stride),
-      decoder=segmentation.Decoder(settings, task.image_shape[-1]))
+      encoder=encoder,
+      decoder=segmentation.Decoder(vae, task.image_shape[-1],
+                                   config.likelihood),
+      encoder_reads_classifier=cfg.shared_encoder)
 
 
 def _auxiliary(skip: bool):
@@ -340,32 +356,36 @@ def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
   x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
   x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
   nets = networks(model, params, config)
-  return _m2_terms(nets.classify, nets.encode, nets.decode, x_l,
-                   labeled['label'], x_u, k_m2, step, config, task,
+  return _m2_terms(nets.classify_for_encoder, nets.encode_read, nets.decode,
+                   x_l, labeled['label'], x_u, k_m2, step, config, task,
                    config.likelihood)
 
 
 def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
               task: Task, likelihood: str):
-  """J^alpha and its metrics for networks given as callables (eq. 7)."""
+  """J^alpha and its metrics for networks given as callables (eq. 7).
+
+  classify(x) -> (logits, what the encoder reads of x); encode(read, y).
+  """
   k_l, k_u = jax.random.split(key)
   # Two passes, not one over the concatenation: both batches are split over
   # the devices, and concatenating along that axis would move data between
   # them.
-  logits_l = classify(x_l)
-  logits_u = classify(x_u)
+  logits_l, read_l = classify(x_l)
+  logits_u, read_u = classify(x_u)
   valid = _valid_pixels(labels, task.num_classes) if task.segmentation else None
   y_l = losses.one_hot_target(labels, task.num_classes)
   beta = kl_weight(config, step)
   bound = dict(num_samples=config.num_samples, kl=config.kl,
                bound=config.bound, kl_weight=beta, likelihood=likelihood)
   labeled_l = losses.labeled_loss(
-      k_l, x_l, y_l, encode, decode,
+      k_l, x_l, y_l, lambda _, y: encode(read_l, y), decode,
       log_prior_y=losses.uniform_log_prior(logits_l.shape, config.target,
                                            valid), **bound)
   tau = temperature(config, step)
   unlabeled_u = losses.unlabeled_loss(
-      k_u, x_u, logits_u, encode, decode, estimator=config.estimator,
+      k_u, x_u, logits_u, lambda _, y: encode(read_u, y), decode,
+      estimator=config.estimator,
       target=config.target, temperature=tau, entropy=config.entropy,
       **bound)
   # Summed over the pixels of an image, the scale of L and U: a per-pixel
@@ -432,7 +452,7 @@ def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
     features = lambda k, x: jax.lax.stop_gradient(
         losses.sample_gaussian(k, *nets.m1_encode(x)))
     loss, metrics = _m2_terms(
-        nets.m2_classify, nets.m2_encode, nets.m2_decode,
+        lambda x: (nets.m2_classify(x), x), nets.m2_encode, nets.m2_decode,
         features(k_zl, x_l), labeled['label'], features(k_zu, x_u), k_m2,
         step, config, task, 'gaussian')
     return loss, {'m1_loss': jnp.zeros((2,), jnp.float32), **metrics}
@@ -527,6 +547,11 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
   return new_state, metrics
 
 
+def eval_noise_key(config: ml_collections.ConfigDict) -> jax.Array:
+  """The key of `eval_inputs`' binarization noise (data.eval_binarize)."""
+  return jax.random.fold_in(jax.random.key(config.seed), 0xe7a1)
+
+
 def eval_inputs(batch: Batch, config: ml_collections.ConfigDict,
                 eval_key: jax.Array) -> jax.Array:
   """What the classifier sees of an eval batch, [batch, height, width,
@@ -544,9 +569,13 @@ def eval_inputs(batch: Batch, config: ml_collections.ConfigDict,
 def predict_step(params, batch: Batch, *, model, config,
                  eval_key: jax.Array) -> jax.Array:
   """q(y|x)'s most probable class for every example of an eval batch:
-  [batch] (classification) or [batch, height, width] (segmentation)."""
+  [batch] (classification) or [batch, height, width] (segmentation, at the
+  size of the batch's masks: logits upsampled to it)."""
   x = eval_inputs(batch, config, eval_key)
-  return jnp.argmax(networks(model, params, config).classify(x), -1)
+  logits = networks(model, params, config).classify(x)
+  if logits.ndim == 4:
+    logits = metrics_lib.resize_logits(logits, batch['label'].shape[1:3])
+  return jnp.argmax(logits, -1)
 
 
 def eval_step(params, batch: Batch, *, model, config, task: Task,
@@ -612,6 +641,15 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.data.labeled_shear < 0:
     raise ConfigError(f'data.labeled_shear={config.data.labeled_shear} must '
                       'be >= 0 (the largest shear factor; 0: off)')
+  if config.model.shared_encoder and (
+      config.model.name != 'deeplab' or config.model.latent_stride % 4):
+    raise ConfigError('model.shared_encoder reads the DeepLab classifier\'s '
+                      'stride-4 features: it needs model.name=deeplab and a '
+                      'model.latent_stride that is a multiple of 4, got '
+                      f'{config.model.name}, {config.model.latent_stride}')
+  if config.data.max_zoom < 1:
+    raise ConfigError(f'data.max_zoom={config.data.max_zoom} must be >= 1 '
+                      '(1: no zoom)')
   if config.marginal_weight < 0:
     raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
                       '>= 0 (0: off)')
@@ -783,7 +821,7 @@ class Trainer:
     from m2vae_jax import data as data_lib  # pylint: disable=g-import-not-at-top
     self.data = data_lib.load_task_data(config.data)
     self.task = Task(num_classes=self.data.num_classes,
-                     image_shape=tuple(self.data.train['image'].shape[1:]),
+                     image_shape=self.data.input_shape,
                      segmentation=self.data.is_segmentation)
     self.labeled_indices = labeled_indices(config, self.data)
     if config.marginal_weight and (self.task.segmentation
@@ -815,15 +853,23 @@ class Trainer:
 
   # -- data ------------------------------------------------------------------
 
-  def _stream_transform(self):
-    c = self.config
-    if not self.task.segmentation or not (c.data.flip_vertical
-                                          or c.data.flip_horizontal):
+  def _stream_transform(self, seed: int):
+    """Segmentation: every example brought to the networks' input size (a
+    random crop of it with data.max_zoom > 1), then randomly flipped."""
+    c, pi, pc = self.config, jax.process_index(), jax.process_count()
+    if not self.task.segmentation:
       return None
-    return pipeline.random_flip(
-        c.seed, vertical=c.data.flip_vertical,
-        horizontal=c.data.flip_horizontal,
-        process_index=jax.process_index(), process_count=jax.process_count())
+    zoom = flip = None
+    hw = self.task.image_shape[:2]
+    if c.data.max_zoom > 1 or self.data.train['image'].shape[1:3] != hw:
+      zoom = pipeline.random_zoom(seed, hw, c.data.max_zoom,
+                                  process_index=pi, process_count=pc)
+    if c.data.flip_vertical or c.data.flip_horizontal:
+      flip = pipeline.random_flip(
+          seed, vertical=c.data.flip_vertical,
+          horizontal=c.data.flip_horizontal, process_index=pi,
+          process_count=pc)
+    return pipeline.chain(zoom, flip)
 
   def _labeled_augmentation(self):
     """Slant, then translation, of the labeled batch only (None: off)."""
@@ -839,7 +885,7 @@ class Trainer:
 
   def _build_streams(self):
     c, pi, pc = self.config, jax.process_index(), jax.process_count()
-    transform = self._stream_transform()
+    transform = self._stream_transform(c.seed)
     self.labeled_stream = pipeline.BatchStream(
         self.data.train, self.labeled_indices, c.batch_size, c.seed * 2 + 1,
         process_index=pi, process_count=pc,
@@ -847,10 +893,12 @@ class Trainer:
     self.unlabeled_stream = None
     if c.objective == 'm2':
       source = self.data.unlabeled or self.data.train
+      # Its own seed: crops and flips independent of the labeled batch's.
       self.unlabeled_stream = pipeline.BatchStream(
           source, np.arange(source['image'].shape[0]),
           c.unlabeled_batch_size, c.seed * 2 + 2, keys=('image',),
-          process_index=pi, process_count=pc, transform=transform)
+          process_index=pi, process_count=pc,
+          transform=self._stream_transform(c.seed * 2 + 2))
 
   def _host_batches(self, step: int):
     labeled = self.labeled_stream(step)
@@ -873,7 +921,7 @@ class Trainer:
     self.train_step = jax.jit(
         functools.partial(train_step, tx=self.tx, **kw),
         donate_argnums=0, out_shardings=rep)
-    eval_key = jax.random.fold_in(jax.random.key(c.seed), 0xe7a1)
+    self.eval_key = eval_key = eval_noise_key(c)
     self.eval_step = jax.jit(
         functools.partial(eval_step, eval_key=eval_key, **kw),
         out_shardings=rep)
@@ -935,6 +983,7 @@ class Trainer:
     if is_main:
       _write_json_atomic(os.path.join(workdir, 'config.json'),
                          json.loads(c.to_json_best_effort()))
+      workdir_lib.write_task(workdir, self.task, self.data.palette)
     manager = checkpointing.create_manager(
         workdir, max_to_keep=c.keep_checkpoints,
         async_save=c.async_checkpointing)
@@ -1075,20 +1124,28 @@ class Trainer:
     if not isinstance(self.model, m2_lib.M2):
       return  # The figures below read the M2 networks.
     m2 = c.objective == 'm2'
+    # Examples spread over the eval split (CamVid's are video: neighbours
+    # look alike), fed as evaluation feeds them.
+    n = len(data['image'])
+    index = np.unique(np.linspace(
+        0, n - 1, min(6 if self.task.segmentation else 10, n)).astype(int))
+    rows = {'image': data['image'][index], 'label': data['label'][index],
+            'index': index.astype(np.int32)}
+    x, nets = eval_inputs(rows, c, self.eval_key), networks(self.model,
+                                                            params, c)
     if self.task.segmentation:
       grid = figures.segmentation_grid(
-          self.model, params, data['image'], data['label'],
-          self.task.num_classes, binarize=c.data.binarize, reconstruct=m2,
-          seed=c.seed)
+          nets, x, rows['label'],
+          palettes.voc() if self.data.palette is None else self.data.palette,
+          likelihood=c.likelihood, reconstruct=m2)
       titles = ['image', 'true mask', 'predicted'] + (
           ['reconstruction'] if m2 else [])
       name = 'segmentation'
       figures.save_grid(grid, os.path.join(self.workdir, f'{name}.png'),
                         titles, f'{self.data.eval_split}, step {step}')
     elif m2:
-      grid = figures.analogy_grid(self.model, params, data['image'],
-                                  self.task.num_classes,
-                                  binarize=c.data.binarize, seed=c.seed)
+      grid = figures.analogy_grid(nets, x, self.task.num_classes,
+                                  likelihood=c.likelihood)
       name = 'analogies'
       figures.save_analogies(grid, os.path.join(self.workdir, f'{name}.png'))
     else:

@@ -116,3 +116,28 @@ def test_largest_errors_are_off_diagonal_and_largest_first():
   assert metrics.largest_errors(confusion, 3) == [
       (7, 1, 0), (7, 1, 2), (3, 0, 1)]
   assert metrics.largest_errors([[5, 0], [0, 5]], 3) == []
+
+
+def test_upsampled_logits_score_by_hand():
+  """Logits at 1x2 scored against labels at 1x4, as CamVid predictions at
+  the training size are scored at 360x480: bilinear logits, then argmax.
+
+  Output pixels sit at input coordinates -0.25, 0.25, 0.75, 1.25: the outer
+  two copy their neighbour, the inner two mix 3:1, which makes class 2 win
+  there ([1.5, 0.5, 1.6] and [0.5, 1.5, 1.6]) although it wins nowhere in
+  the input. An argmax resized by nearest neighbour would say [0, 0, 1, 1].
+  """
+  logits = jnp.array([[[[2.0, 0.0, 1.6], [0.0, 2.0, 1.6]]]])  # [1, 1, 2, 3]
+  up = metrics.resize_logits(logits, (1, 4))
+  np.testing.assert_allclose(up[0, 0], [[2.0, 0.0, 1.6], [1.5, 0.5, 1.6],
+                                        [0.5, 1.5, 1.6], [0.0, 2.0, 1.6]])
+  labels = jnp.array([[[0, 2, 1, 255]]])  # the last pixel void
+  pred = jnp.argmax(up, -1)
+  scores = metrics.segmentation_scores(metrics.confusion_matrix(labels, pred,
+                                                                3))
+  # Classes 0 and 2 right; true 1 predicted 2 -> IoU_1 = 0, IoU_2 = 1/2.
+  assert scores['per_class_iou'] == [1.0, 0.0, 0.5]
+  assert scores['miou'] == pytest.approx(0.5)
+  assert scores['pixel_accuracy'] == pytest.approx(2 / 3)
+  same = metrics.resize_logits(logits, (1, 2))
+  assert same is logits

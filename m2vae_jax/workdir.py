@@ -1,0 +1,115 @@
+"""A trained run back from its workdir, without its training data.
+
+The trainer writes `task.json` beside `config.json`: what the networks were
+built for (classes, input shape, whether they segment, the label colours).
+With both, `load_run(workdir)` rebuilds the model and restores the newest
+checkpoint's parameters, so a run can be used on new images
+(`experiments/predict.py`) on a machine that has only the workdir.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from m2vae_jax import checkpointing
+from m2vae_jax import default_config
+from m2vae_jax.errors import ConfigError
+
+TASK_FILE = 'task.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """A trained run: its config, task, model and evaluation parameters."""
+
+  config: ml_collections.ConfigDict
+  task: Any                 # train.Task
+  model: Any                # the Flax module of train.create_model
+  params: Any               # the moving average's if the run kept one
+  step: int
+  palette: np.ndarray | None = None
+
+
+def write_task(workdir: str, task, palette: np.ndarray | None) -> None:
+  """Writes task.json (atomically) for `load_run`."""
+  record = {'num_classes': task.num_classes,
+            'image_shape': list(task.image_shape),
+            'segmentation': task.segmentation,
+            'palette': None if palette is None else palette.tolist()}
+  path = os.path.join(workdir, TASK_FILE)
+  with open(f'{path}.tmp', 'w', encoding='utf-8') as f:
+    json.dump(record, f)
+  os.replace(f'{path}.tmp', path)
+
+
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+  """The run's config.json, with fields added to the library since filled
+  in from their defaults.
+
+  Raises:
+    ConfigError: if the folder holds no config.json.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'{workdir} holds no config.json: is it a workdir of '
+                      'experiments.train?')
+  with open(path, encoding='utf-8') as f:
+    saved = default_config.flatten(ml_collections.ConfigDict(json.load(f)))
+  flat = default_config.saved_with_defaults(
+      saved, default_config.flatten(default_config.get_default_config()))
+  config = ml_collections.ConfigDict()
+  for dotted, value in flat.items():
+    node = config
+    *parents, leaf = dotted.split('.')
+    for p in parents:
+      if p not in node:
+        node[p] = ml_collections.ConfigDict()
+      node = node[p]
+    node[leaf] = tuple(value) if isinstance(value, list) else value
+  return config
+
+
+def load_run(workdir: str) -> Run:
+  """The model and newest parameters of the run in `workdir`.
+
+  Raises:
+    ConfigError: the folder is not a workdir, was made before task.json
+      existed, or holds no checkpoint.
+  """
+  from m2vae_jax import train  # pylint: disable=g-import-not-at-top
+  config = read_config(workdir)
+  path = os.path.join(workdir, TASK_FILE)
+  if not os.path.exists(path):
+    raise ConfigError(f'{workdir} holds no {TASK_FILE} (the run predates '
+                      'it): run its training command once more, which '
+                      'resumes at the last step and writes it')
+  with open(path, encoding='utf-8') as f:
+    record = json.load(f)
+  task = train.Task(num_classes=record['num_classes'],
+                    image_shape=tuple(record['image_shape']),
+                    segmentation=record['segmentation'])
+  model = train.create_model(config, task)
+  tx = train.create_optimizer(config, max(int(config.num_train_steps), 1))
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  abstract = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
+      jax.eval_shape(lambda: train.create_train_state(config, model, tx,
+                                                      task)))
+  manager = checkpointing.create_manager(workdir, async_save=False)
+  try:
+    restored = checkpointing.restore_latest(manager, abstract)
+  finally:
+    manager.close()
+  if restored is None:
+    raise ConfigError(f'{workdir} holds no checkpoint')
+  state, data_state = restored
+  palette = record.get('palette')
+  return Run(config=config, task=task, model=model, params=state.eval_params,
+             step=int(data_state['step']),
+             palette=None if palette is None else np.asarray(palette,
+                                                             np.uint8))
