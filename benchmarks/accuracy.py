@@ -328,12 +328,31 @@ SUITES = {
         Run('baseline + group norm', 'configs/digit_scenes_baseline.py',
             ('model.norm=group',)),
     ),
+    # Issue 39: the fully convolutional M2 against its supervised baseline on
+    # CamVid (--manual_dir=DIR, the SegNet CamVid folder), each seed drawing
+    # its own labeled frames, at the configs' budgets (README, "Semantic
+    # segmentation"). With --set=data.eval_split=test on a folder that has
+    # the official test split.
+    'camvid': (
+        Run('baseline 46 labels', 'configs/camvid_baseline.py'),
+        Run('M2 46 labels', 'configs/camvid_m2.py'),
+        Run('baseline 92 labels', 'configs/camvid_baseline.py',
+            ('data.num_labeled=92',)),
+        Run('M2 92 labels', 'configs/camvid_m2.py',
+            ('data.num_labeled=92',)),
+        Run('baseline all 367 labels', 'configs/camvid_baseline.py',
+            ('data.num_labeled=-1',)),
+        Run('M2 all 367 labels', 'configs/camvid_m2.py',
+            ('data.num_labeled=-1',)),
+    ),
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'mnist', list(SUITES), 'Which runs.')
 _SEEDS = flags.DEFINE_list('seeds', ['0', '1', '2'], 'Seeds to train.')
 _ROOT = flags.DEFINE_string('root', 'workdirs/bench', 'Workdirs go here.')
 _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir for every run.')
+_MANUAL_DIR = flags.DEFINE_string(
+    'manual_dir', '', 'data.manual_dir for every run (CamVid, VOC).')
 _SET = flags.DEFINE_multi_string('set', [], 'FIELD=VALUE for every run.')
 _ONLY = flags.DEFINE_list('only', [], 'Run names to keep (default: all).')
 _CURVE = flags.DEFINE_bool('curve', False, 'Also print each run\'s eval '
@@ -366,6 +385,8 @@ def train(run: Run, seed: int) -> tuple[dict, float]:
            f'--config.seed={seed}']
     if _IDX_DIR.value:
       cmd.append(f'--config.data.idx_dir={_IDX_DIR.value}')
+    if _MANUAL_DIR.value:
+      cmd.append(f'--config.data.manual_dir={_MANUAL_DIR.value}')
     cmd += [f'--config.{kv}' for kv in (*run.overrides, *_SET.value)]
     print('$', ' '.join(cmd), flush=True)
     start = time.time()
