@@ -376,6 +376,8 @@ def shrink_for_tests(c: ml_collections.ConfigDict) -> None:
     c.model.width_multiplier = 0.25
     c.model.aspp_channels = 16
     c.model.decoder_channels = 16
+    if c.model.vae_channels:
+      c.model.vae_channels = 8
     c.model.latent_channels = 2
     if c.data.name == 'camvid':
       c.data.image_size = (24, 32)
