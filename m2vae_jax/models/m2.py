@@ -76,10 +76,12 @@ class Networks:
   compute_dtype: jnp.dtype = jnp.float32
 
   def _apply(self, method: str, *args):
-    params = self.params
-    if self.compute_dtype != jnp.float32:
-      params = _cast_floats(params, self.compute_dtype)
-      args = _cast_floats(args, self.compute_dtype)
+    if self.compute_dtype == jnp.float32:
+      # Outputs keep the parameters' dtype (float64 under jax_enable_x64,
+      # where tests compare steps to 1e-7).
+      return self.model.apply(self.params, *args, method=method)
+    params = _cast_floats(self.params, self.compute_dtype)
+    args = _cast_floats(args, self.compute_dtype)
     out = self.model.apply(params, *args, method=method)
     return _cast_floats(out, jnp.float32)
 
