@@ -29,6 +29,7 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.target = 'categorical'         # 'categorical' | 'bernoulli' (eq. 12)
   c.estimator = 'enumerate'        # 'enumerate' | 'gumbel' | 'straight_through'
   c.entropy = 'analytic'           # log q(y|x) term of U: 'analytic' | 'sample'
+  c.entropy_weight = 1.0           # its weight (1: the bound; m2 only)
   c.kl = 'analytic'                # z term: 'analytic' | 'sample' (eq. 10)
   c.num_samples = 1                # z samples per (x, y)
   c.bound = 'elbo'                 # 'elbo' | 'iwae' (Burda et al. 2015)

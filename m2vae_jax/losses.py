@@ -594,6 +594,7 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
                    encode: Encoder, decode: Decoder, *,
                    estimator: str = 'enumerate', target: str = 'categorical',
                    temperature: float = 1.0, entropy: str = 'analytic',
+                   entropy_weight: float = 1.0,
                    **bound_options) -> Array:
   """U(x), the negative unlabeled bound of eq. (4).
 
@@ -618,6 +619,10 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
     target: 'categorical' or 'bernoulli'.
     temperature: relaxation temperature (gumbel estimators).
     entropy: 'analytic' or 'sample' (gumbel estimators).
+    entropy_weight: weight of the log q(y|x) term; 1 is the bound. Below 1
+      it pulls q(y|x) less towards uniform: per-pixel y carries far fewer
+      nats about x than the log K of its entropy, so the bound alone favours
+      uncertain pixels.
     **bound_options: for the bound given y, passed to `labeled_loss`:
       num_samples, kl, bound ('iwae' importance-weights the z samples of
       each y), kl_weight, likelihood.
@@ -648,7 +653,7 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
     losses = jax.vmap(loss_given_y, in_axes=(None, 0))(key, classes)
     probs = jax.nn.softmax(logits, axis=-1)
     return (jnp.sum(probs * losses.T, axis=-1)
-            - target_entropy(logits, target))
+            - entropy_weight * target_entropy(logits, target))
 
   key_y, key_z = jax.random.split(key)
   y = relaxed_target_sample(key_y, logits, temperature, target,
@@ -657,7 +662,7 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
     log_q_y = -target_entropy(logits, target)
   else:
     log_q_y = target_log_prob(y, logits, target)
-  return loss_given_y(key_z, y) + log_q_y
+  return loss_given_y(key_z, y) + entropy_weight * log_q_y
 
 
 # ----------------------------------------------------------------------------

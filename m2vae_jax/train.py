@@ -387,7 +387,7 @@ def _m2_terms(classify, encode, decode, x_l, labels, x_u, key, step, config,
       k_u, x_u, logits_u, lambda _, y: encode(read_u, y), decode,
       estimator=config.estimator,
       target=config.target, temperature=tau, entropy=config.entropy,
-      **bound)
+      entropy_weight=config.entropy_weight, **bound)
   # Summed over the pixels of an image, the scale of L and U: a per-pixel
   # mean would leave the classifier to U's entropy term (a sum over pixels),
   # which pulled every probability to 1/2 at alpha = 1000.
@@ -650,6 +650,12 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.data.max_zoom < 1:
     raise ConfigError(f'data.max_zoom={config.data.max_zoom} must be >= 1 '
                       '(1: no zoom)')
+  if config.entropy_weight < 0:
+    raise ConfigError(f'entropy_weight={config.entropy_weight} must be >= 0 '
+                      '(1: the bound)')
+  if config.entropy_weight != 1 and config.objective != 'm2':
+    raise ConfigError(f'entropy_weight={config.entropy_weight} applies to '
+                      f"objective='m2' only, got {config.objective!r}")
   if config.marginal_weight < 0:
     raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
                       '>= 0 (0: off)')

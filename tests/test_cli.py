@@ -65,6 +65,9 @@ def bad_idx_fixture(tmp_path):
      "model.weight_init='glorot' is not one of"),
     ({'ema_decay': 1.0}, r'ema_decay=1.0 must be in \[0, 1\)'),
     ({'marginal_weight': -1.0}, r'marginal_weight=-1.0 must be >= 0'),
+    ({'entropy_weight': -0.5}, r'entropy_weight=-0.5 must be >= 0'),
+    ({'entropy_weight': 0.5, 'objective': 'supervised'},
+     "entropy_weight=0.5 applies to objective='m2' only"),
     ({'lr_schedule': 'step'},
      'lr_schedule=step needs lr_decay_every_steps > 0, got 0'),
 ])

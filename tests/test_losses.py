@@ -246,6 +246,23 @@ def test_enumeration_equals_explicit_sum_over_classes(toy):
   assert np.all(np.asarray(bound) >= -toy['log_p_x'] - 1e-4)
 
 
+
+@pytest.mark.parametrize('estimator', ['enumerate', 'gumbel'])
+def test_entropy_weight_scales_only_the_log_q_term(toy, estimator):
+  """U_w = U_1 + (1 - w) H(q): the z bound is untouched."""
+  rng = np.random.default_rng(15)
+  logits = jnp.asarray(rng.normal(size=(B, K)), jnp.float32)
+  common = dict(encode=toy['encode_exact'], decode=toy['decode'],
+                estimator=estimator, temperature=0.7)
+  key = jax.random.key(16)
+  full = losses.unlabeled_loss(key, toy['x'], logits, **common)
+  entropy = -jnp.sum(jax.nn.softmax(logits) * jax.nn.log_softmax(logits), -1)
+  for w in (0.0, 0.25):
+    got = losses.unlabeled_loss(key, toy['x'], logits, entropy_weight=w,
+                                **common)
+    np.testing.assert_allclose(got, full + (1 - w) * entropy, rtol=1e-5,
+                               atol=1e-4)
+
 def _mean_over_draws(fn, n):
   return jnp.mean(jax.vmap(fn)(jax.random.split(jax.random.key(10), n)), 0)
 
