@@ -47,7 +47,7 @@ def _with(budget: tuple[str, ...], *runs: Run) -> tuple[Run, ...]:
 
 # mnist_sdgm's defaults before it took the settings that reached 97%
 # (alpha 100, EMA 0.999, evaluated every 5k steps): the runs measured with
-# the old defaults keep them, so their rows in benchmarks/RESULTS.md
+# the old defaults keep them, so their rows in docs/results.md
 # reproduce. Each such run states its own num_train_steps.
 # The labeled digits were not slanted then either (SDGM_BEFORE_SHEAR), and
 # z and a had Maaloe et al.'s 100 units (SDGM_BEFORE_SMALL_LATENTS).
@@ -176,7 +176,7 @@ SUITES = {
     ),
     # Issue 4's SDGM target: the config's defaults then (alpha 100, EMA
     # 0.999, 70k steps at the constant rate, no shear), to run with
-    # --seeds=0,1,2,3,4 --curve (the README's row without the shear).
+    # --seeds=0,1,2,3,4 --curve (docs/results.md's row without the shear).
     'sdgm_97': _with(SDGM_BEFORE_SHEAR, Run('SDGM', 'configs/mnist_sdgm.py')),
     # The same with the labeled digits slanted at random (shear 0.4), the
     # config's defaults before z = a = 16: --seeds=0,1,2,3,4 --curve.
@@ -330,8 +330,8 @@ SUITES = {
     ),
     # Issue 39: the fully convolutional M2 against its supervised baseline on
     # CamVid (--manual_dir=DIR, the SegNet CamVid folder), each seed drawing
-    # its own labeled frames, at the configs' budgets (README, "Semantic
-    # segmentation"). With --set=data.eval_split=test on a folder that has
+    # its own labeled frames, at the configs' budgets (docs/camvid.md,
+    # "Results"). With --set=data.eval_split=test on a folder that has
     # the official test split.
     'camvid': (
         Run('baseline 46 labels', 'configs/camvid_baseline.py'),

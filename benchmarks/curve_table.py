@@ -1,8 +1,8 @@
 r"""Prints validation accuracy at chosen steps for several runs, and their
-mean, as one Markdown table (the long-run tables of benchmarks/RESULTS.md):
+mean, as one Markdown table (the long-run tables of docs/results.md):
 
   python -m benchmarks.curve_table --steps=20000,40000,60000,80000 \
-      benchmarks/results/h200_2026-11-26b/seed*.m2.metrics.jsonl
+      runs/seed*/m2
 
 Each argument is a run's metrics.jsonl or its workdir. With --cell=T:P the
 table counts instead the eval examples of class T that each evaluation

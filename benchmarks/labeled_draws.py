@@ -2,7 +2,7 @@ r"""The labeled images of one class that each seed's run is given: a figure
 with a row per seed, and the indices printed, without training anything.
 
 With 10 labels per class, what a draw holds decides much of a run's
-accuracy (benchmarks/RESULTS.md, "Which 7s are called 9": seeds whose ten
+accuracy (docs/results.md, "Why seeds 0 and 4 trail": seeds whose ten
 7s include no 7 with a bar across the stem call about a hundred validation
 7s 9). This shows a draw before the hours of training:
 
