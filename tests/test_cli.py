@@ -141,6 +141,26 @@ def test_cli_prints_one_line_without_traceback(flag, message, tmp_path,
   assert not workdir.exists()
 
 
+def test_first_run_without_network_ends_in_one_line(monkeypatch, tmp_path,
+                                                    capsys):
+  """`make run` on a machine that cannot reach the MNIST download."""
+  from m2vae_jax.data import mnist  # pylint: disable=g-import-not-at-top
+
+  def unreachable(*args, **kwargs):
+    raise OSError('[Errno -2] Name or service not known')
+
+  monkeypatch.setattr(mnist.socket, 'create_connection', unreachable)
+  config = load_config('mnist_m2',
+                       **{'data.tfds_data_dir': str(tmp_path / 'tfds')})
+  with pytest.raises(SystemExit) as e:
+    train.run_from_command_line(config, str(tmp_path / 'w'))
+  assert e.value.code == 2
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert lines[-1].startswith('error: MNIST is not prepared in ')
+  assert '--config.data.idx_dir=DIR' in lines[-1]
+  assert 'Traceback' not in '\n'.join(lines)
+
+
 def test_sigkill_then_rerun_matches_an_uninterrupted_run(idx_dir, tfds_dir,
                                                          tmp_path):
   flags = [f'--config.data.idx_dir={idx_dir}',

@@ -57,11 +57,26 @@ def test_tfds_mnist_is_used_without_idx_dir(monkeypatch):
     return real_builder(name, **kw)
 
   monkeypatch.setattr(tfds, 'builder', spy)
+  # The mock prepares nothing, so the download would be checked for.
+  monkeypatch.setattr(mnist, 'check_download_reachable', lambda _: None)
   with tfds.testing.mock_data(num_examples=12):
     out = mnist.load_split('train')
   assert set(asked) == {'mnist'}
   assert out['image'].shape == (12, 28, 28, 1)
   assert out['label'].dtype == np.int32
+
+
+def test_without_network_or_idx_dir_one_line_says_what_to_do(monkeypatch,
+                                                             tmp_path):
+  def unreachable(*args, **kwargs):
+    raise OSError('[Errno -2] Name or service not known')
+
+  monkeypatch.setattr(mnist.socket, 'create_connection', unreachable)
+  with pytest.raises(DataError, match='cannot be downloaded') as e:
+    mnist.load_split('train', data_dir=str(tmp_path))
+  assert '\n' not in str(e.value)
+  assert '--config.data.idx_dir=DIR' in str(e.value)
+  assert not list(tmp_path.glob('mnist/*/*.tfrecord*'))
 
 
 @pytest.mark.parametrize('damage, message', [

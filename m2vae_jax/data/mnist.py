@@ -14,6 +14,7 @@ Both give the same features: `image` uint8 [28, 28, 1] and `label` int64.
 import glob
 import gzip
 import os
+import socket
 
 import numpy as np
 
@@ -24,6 +25,13 @@ IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions.
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension.
 IDX_PREFIXES = {'train': 'train', 'test': 't10k'}
 NUM_CLASSES = 10
+# Where TFDS `mnist` downloads from, checked before the download starts:
+# without a network TFDS retries for minutes and ends in a long traceback.
+DOWNLOAD_HOST = ('storage.googleapis.com', 443)
+OFFLINE_HINT = ('pass --config.data.idx_dir=DIR, a folder holding the four '
+                'MNIST IDX files (train-images-idx3-ubyte, '
+                'train-labels-idx1-ubyte, t10k-images-idx3-ubyte, '
+                't10k-labels-idx1-ubyte, .gz or not)')
 
 
 def read_idx(path: str, magic: int) -> np.ndarray:
@@ -202,6 +210,18 @@ def idx_builder(idx_dir: str, data_dir: str | None = None):
   return MnistIdx(config=config, data_dir=data_dir)
 
 
+def check_download_reachable(data_dir: str, timeout_s: float = 10.0) -> None:
+  """Raises DataError, one line saying what to do, when TFDS cannot reach
+  the MNIST download."""
+  try:
+    socket.create_connection(DOWNLOAD_HOST, timeout=timeout_s).close()
+  except OSError as e:
+    raise DataError(
+        f'MNIST is not prepared in {data_dir} and cannot be downloaded '
+        f'({DOWNLOAD_HOST[0]} unreachable: {e}); without internet, '
+        f'{OFFLINE_HINT}') from None
+
+
 def load_split(split: str, *, idx_dir: str | None = None,
                data_dir: str | None = None) -> dict[str, np.ndarray]:
   """Loads one MNIST split into memory through TFDS.
@@ -218,7 +238,10 @@ def load_split(split: str, *, idx_dir: str | None = None,
   if idx_dir:
     builder = tfds_utils.prepared(idx_builder(idx_dir, data_dir))
   else:
-    builder = tfds_utils.prepared(tfds.builder('mnist', data_dir=data_dir))
+    builder = tfds.builder('mnist', data_dir=data_dir)
+    if not builder.is_prepared():
+      check_download_reachable(builder.data_dir)
+    builder = tfds_utils.prepared(builder)
   arrays = tfds_utils.split_to_numpy(builder, split)
   return {'image': arrays['image'].astype(np.uint8),
           'label': arrays['label'].astype(np.int32)}
