@@ -1,27 +1,21 @@
-"""MNIST ADGM (Maaloe et al. 2016), 100 labels: a only in the inference.
-
-The published set-up: MLPs of 2 x 500 ReLU units, z and a of 100 units,
-Adam 3e-4, the classes enumerated, warm-up of the latent terms. Maaloe et
-al. trained for thousands of epochs; the step budget here is a config field.
-
-In our runs the auxiliary a collapses within 1,000 steps (q(a|x) the same
-for every image, ignored by the classifier; see eval_a_spread and
-eval_changed_by_a), which leaves an M2 with small networks: 88.5% on
-mnist-dev's validation split after 146k steps, far from the published 99%.
-See benchmarks/RESULTS.md, "Why our ADGM stalls"; configs/mnist_sdgm.py does not
-collapse.
+"""MNIST ADGM (Maaloe et al. 2016), 100 labels: the auxiliary a in the
+inference model only; MLPs of 2 x 500 units, z and a of 100, y enumerated,
+the latent terms warmed up over 2,000 steps.
 
   python -m experiments.train --config=configs/mnist_adgm.py \
-      --workdir=workdirs/mnist_adgm [--config.data.idx_dir=PATH]
+      --workdir=workdirs/mnist_adgm [--config.data.idx_dir=DIR]
 
-The `maaloe` variant takes the training settings of Maaloe et al.'s own
-SDGM code (alpha 50, no warm-up, clipping, weight prior, a step decay of
-the rate over 500k steps, their initial weights;
-`default_config.use_maaloe_code_settings`):
+Expected: within 1,000 steps q(a|x) becomes one distribution for every
+image (an evaluation's a_spread and changed_by_a show it), leaving an M2
+with small networks: 88.48% on mnist-dev's validation split (seed 0) after
+about 146k steps on an H200; the docs hold no number for the default 5,900
+steps. Maaloe et al. report 99.0%.
 
-  python -m experiments.train --config=configs/mnist_adgm.py:maaloe ...
+Variants: `:maaloe`, the training settings of Maaloe et al.'s SDGM code
+(`default_config.use_maaloe_code_settings`), no ADGM result in the docs;
+`:tiny` and `:maaloe,tiny`, the seconds-long twins the tests train.
 
-Tiny twins for tests: --config=configs/mnist_adgm.py:tiny (and :maaloe,tiny)
+Docs: docs/results.md, "ADGM: its auxiliary a collapses".
 """
 
 from m2vae_jax import default_config

@@ -1,9 +1,16 @@
-"""MNIST baseline (the paper, Section 4): the q(y|x) MLP on 100 labels only.
+"""MNIST baseline (the paper, Section 4): the q(y|x) MLP of 2 x 1000 ReLU
+units trained with cross-entropy on 100 labels (10 per class) alone.
 
   python -m experiments.train --config=configs/mnist_baseline.py \
-      --workdir=workdirs/mnist_baseline [--config.data.idx_dir=PATH]
+      --workdir=workdirs/mnist_baseline [--config.data.idx_dir=DIR]
 
-Tiny twin for tests: --config=configs/mnist_baseline.py:tiny
+Expected: 78.2% on mnist-dev's validation split, mean of seeds 0-2 (75.4 to
+81.5: the draw of labels moves it), after 5,900 steps, 1.8 min on the 2-core
+CPU. The paper reports 75%.
+
+Variants: `:tiny`, the seconds-long twin the tests train.
+
+Docs: docs/results.md, "M2 at the paper's budget".
 """
 
 from m2vae_jax import default_config

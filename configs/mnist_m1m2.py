@@ -1,29 +1,19 @@
-"""MNIST M1+M2 (Kingma et al. 2014), 100 labels, in one run.
-
-For `model.m1_steps` steps an M1 VAE (2 x 500 units, z1 of 50) learns on
-all images; then M2 (one hidden layer of 300 units, z2 of 50) learns on
-z1 ~ q(z1|x) with M1 frozen, p(z1|y,z2) Gaussian, the classes enumerated.
-The sizes are those of Kingma et al.'s script for 100 labels
-(run_2layer_ssl.py).
-
-alpha is 100 and the labeled bound is weighted 0.002 (100 labeled / 50,000
-unlabeled images, so that a labeled image's bound counts once per epoch
-like an unlabeled one's, as in Kingma et al.'s code; scale it with
-`data.num_labeled`). With these sizes M2 keeps learning from the unlabeled
-images: 80k steps (3k of M1, 77k of M2) give 94.39 / 94.62 / 94.03% on
-mnist-dev validation, seeds 0 / 1 / 2 (mean 94.35%; 94.13% over seeds
-0-4), still rising ~0.3 per 10k steps; Kingma et al. report 96.7%. The M2
-of 300 is what matters: with our former M1 of 2 x 600 it does as well
-(92.9% against 92.4% at 40k, seed 0). The sizes before (M1 2 x 600, M2
-2 x 500) gave 83.7% at 8,900 steps and declined when trained longer
-(benchmarks/RESULTS.md, "M1+M2 with Kingma et al.'s network sizes" and
-"M1+M2, Kingma et al.'s sizes as the defaults"). ~20 min on a 2-core CPU
-(27-40 min with two runs side by side):
+"""MNIST M1+M2 (Kingma et al. 2014) in one run, 100 labels: an M1 VAE
+(2 x 500 units, z1 of 50) learns on all images for 3,000 steps
+(`model.m1_steps`), then M2 (one layer of 300 units, z2 of 50, y
+enumerated) learns on z1 ~ q(z1|x) with M1 frozen. The sizes are those of
+Kingma et al.'s run_2layer_ssl.py.
 
   python -m experiments.train --config=configs/mnist_m1m2.py \
-      --workdir=workdirs/mnist_m1m2 [--config.data.idx_dir=PATH]
+      --workdir=workdirs/mnist_m1m2 [--config.data.idx_dir=DIR]
 
-Tiny twin for tests: --config=configs/mnist_m1m2.py:tiny
+Expected: 94.13% on mnist-dev's validation split, mean of seeds 0-4, after
+3k + 77k steps, about 20 min a seed alone on the 2-core CPU, still rising
+~0.3 points per 10k steps. Kingma et al. report 96.7%.
+
+Variants: `:tiny`, the seconds-long twin the tests train.
+
+Docs: docs/results.md, "M1+M2".
 """
 
 from m2vae_jax import default_config
@@ -37,12 +27,11 @@ def get_config(variant: str = ''):
   c.model.m1_hidden = (500, 500)
   c.model.m1_latent = 50
   c.model.m1_steps = 3000
-  c.model.hidden = (300,)
+  c.model.hidden = (300,)          # with 2 x 500 the run declines
   c.model.latent_dim = 50
   c.alpha = 100.0
-  # A labeled image's bound weighs as much as an unlabeled image's over an
-  # epoch: 100 labeled / 50,000 unlabeled images (+2.5 points at the
-  # former sizes and 8,900 steps, seeds 0-2).
+  # 100 labeled / 50,000 unlabeled images: a labeled image's bound counts
+  # once per epoch, as in Kingma et al.'s code (scale with data.num_labeled).
   c.labeled_weight = 0.002
   c.num_train_steps = 3000 + 77000
   c.eval_every_steps = 5000

@@ -1,13 +1,18 @@
-"""Pascal VOC 2012 baseline (the paper, Section 4): 54% IoU reported.
-
-The q(y|x) DeepLabv3+ MobileNetV2 of configs/voc_m2.py trained alone with
-per-pixel binary cross-entropy on the 1,464 labeled training images,
-128x128, batch 8, Adam, 10 epochs (num_train_steps = -1: from num_epochs).
+"""Pascal VOC 2012 segmentation baseline (the paper, Section 4): q(y|x), a
+DeepLabv3+ on MobileNetV2, trained alone with per-pixel binary cross-entropy
+on the 1,464 labeled training images at 128x128, batch 8, for 10 epochs
+(num_train_steps = -1 derives 1,830 steps from num_epochs).
 
   python -m experiments.train --config=configs/voc_baseline.py \
-      --workdir=workdirs/voc_baseline --config.data.manual_dir=/path/to/voc
+      --workdir=workdirs/voc_baseline --config.data.manual_dir=DIR
 
-Tiny twin for tests: --config=configs/voc_baseline.py:tiny
+DIR holds VOCtrainval_11-May-2012.tar or its VOCdevkit/; left empty, TFDS
+downloads the tar (2 GB). Expected: not run here (it needs an accelerator);
+the paper reports 54% IoU on the validation split, one run.
+
+Variants: `:tiny`, the seconds-long twin the tests train.
+
+Docs: docs/voc.md, "Expected results".
 """
 
 from m2vae_jax import default_config
