@@ -91,12 +91,13 @@ class Task:
 
 def _mlp_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
   cfg = config.model
-  hidden, act = tuple(cfg.hidden), cfg.activation
-  norm, init = cfg.norm, cfg.weight_init
+  def trunk():  # A new one per network: they share no weights.
+    return mlp.Trunk(tuple(cfg.hidden), cfg.activation, cfg.norm,
+                     cfg.weight_init)
   return m2_lib.M2(
-      classifier=mlp.Classifier(hidden, task.num_classes, act, norm, init),
-      encoder=mlp.Encoder(hidden, cfg.latent_dim, act, norm, init),
-      decoder=mlp.Decoder(hidden, task.image_shape, act, norm, init))
+      classifier=mlp.Classifier(trunk(), task.num_classes),
+      encoder=mlp.Encoder(trunk(), cfg.latent_dim),
+      decoder=mlp.Decoder(trunk(), task.image_shape))
 
 
 def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:

@@ -74,7 +74,8 @@ def test_unknown_norm_is_refused():
 
 def _encoder_params(weight_init, hidden=(64, 48), latent=32):
   x, y = _inputs(batch=8)
-  encoder = mlp.Encoder(hidden, latent, 'relu', 'none', weight_init)
+  encoder = mlp.Encoder(mlp.Trunk(hidden, 'relu', 'none', weight_init),
+                        latent)
   params = encoder.init(jax.random.key(1), x, y)
   return encoder, params, (x, y)
 
@@ -110,7 +111,8 @@ def test_maaloe_init_starts_every_gaussian_near_the_standard_normal():
 
 
 def test_maaloe_init_gives_linear_outputs_glorot_without_the_relu_gain():
-  classifier = mlp.Classifier((64, 48), 10, 'relu', 'none', 'maaloe')
+  classifier = mlp.Classifier(mlp.Trunk((64, 48), 'relu', 'none', 'maaloe'),
+                              10)
   x, y = _inputs()
   p = classifier.init(jax.random.key(2), x, y)['params']
   std = np.sqrt(2.0 / (48 + 10))

@@ -35,13 +35,14 @@ class AuxiliaryModel(nn.Module):
   auxiliary = True  # Tells the trainer to use the auxiliary bounds.
 
   def setup(self):
-    h, act = tuple(self.hidden), self.activation
-    norm, init = self.norm, self.weight_init
-    self.q_a = mlp.Encoder(h, self.aux_dim, act, norm, init)
-    self.q_y = mlp.Classifier(h, self.num_classes, act, norm, init)
-    self.q_z = mlp.Encoder(h, self.latent_dim, act, norm, init)
-    self.p_a = mlp.Encoder(h, self.aux_dim, act, norm, init)
-    self.p_x = mlp.Decoder(h, tuple(self.image_shape), act, norm, init)
+    def trunk():  # A new one per network: they share no weights.
+      return mlp.Trunk(tuple(self.hidden), self.activation, self.norm,
+                       self.weight_init)
+    self.q_a = mlp.Encoder(trunk(), self.aux_dim)
+    self.q_y = mlp.Classifier(trunk(), self.num_classes)
+    self.q_z = mlp.Encoder(trunk(), self.latent_dim)
+    self.p_a = mlp.Encoder(trunk(), self.aux_dim)
+    self.p_x = mlp.Decoder(trunk(), tuple(self.image_shape))
 
   def infer_a(self, x: jax.Array):
     """q(a|x) -> (mean, log_var) [batch, aux_dim]."""

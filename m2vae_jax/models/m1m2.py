@@ -29,14 +29,14 @@ class M1M2(nn.Module):
   weight_init: str = 'lecun'
 
   def setup(self):
-    act, norm, init = self.activation, self.norm, self.weight_init
-    m1_hidden, hidden = tuple(self.m1_hidden), tuple(self.hidden)
-    self.m1_enc = mlp.Encoder(m1_hidden, self.m1_latent, act, norm, init)
-    self.m1_dec = mlp.Decoder(m1_hidden, tuple(self.image_shape), act, norm,
-                              init)
-    self.m2_cls = mlp.Classifier(hidden, self.num_classes, act, norm, init)
-    self.m2_enc = mlp.Encoder(hidden, self.latent_dim, act, norm, init)
-    self.m2_dec = mlp.Encoder(hidden, self.m1_latent, act, norm, init)
+    def trunk(hidden):  # A new one per network: they share no weights.
+      return mlp.Trunk(tuple(hidden), self.activation, self.norm,
+                       self.weight_init)
+    self.m1_enc = mlp.Encoder(trunk(self.m1_hidden), self.m1_latent)
+    self.m1_dec = mlp.Decoder(trunk(self.m1_hidden), tuple(self.image_shape))
+    self.m2_cls = mlp.Classifier(trunk(self.hidden), self.num_classes)
+    self.m2_enc = mlp.Encoder(trunk(self.hidden), self.latent_dim)
+    self.m2_dec = mlp.Encoder(trunk(self.hidden), self.m1_latent)
 
   def m1_encode(self, x: jax.Array):
     """q(z1|x) -> (mean, log_var) [batch, m1_latent]."""

@@ -19,6 +19,7 @@ Gaussian heads, so that every q and p starts near N(0, 1).
 from collections.abc import Callable
 from collections.abc import Sequence
 import functools
+import math
 
 import flax.linen as nn
 import jax
@@ -104,18 +105,13 @@ class Classifier(nn.Module):
   """q(y|x) (or q(y|a,x)). inputs: [batch, ...] each -> logits
   [batch, num_classes]."""
 
-  hidden: Sequence[int]
+  trunk: Trunk
   num_classes: int
-  activation: str = 'relu'
-  norm: str = 'none'
-  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
-              name='trunk')(*inputs)
-    return dense(self.num_classes, self.weight_init, 'logits',
-                 name='logits')(h)
+    return dense(self.num_classes, self.trunk.weight_init, 'logits',
+                 name='logits')(self.trunk(*inputs))
 
 
 class Encoder(nn.Module):
@@ -123,39 +119,27 @@ class Encoder(nn.Module):
   other conditional (q(a|x), p(a|x,y,z), ...). -> (mean, log_var), each
   [batch, latent_dim]; the heads share the trunk."""
 
-  hidden: Sequence[int]
+  trunk: Trunk
   latent_dim: int
-  activation: str = 'relu'
-  norm: str = 'none'
-  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array):
-    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
-              name='trunk')(*inputs)
-    mean = dense(self.latent_dim, self.weight_init, 'gaussian',
-                 name='mean')(h)
-    log_var = dense(self.latent_dim, self.weight_init, 'gaussian',
-                    name='log_var')(h)
-    return mean, log_var
+    h = self.trunk(*inputs)
+    head = functools.partial(dense, self.latent_dim, self.trunk.weight_init,
+                             'gaussian')
+    return head(name='mean')(h), head(name='log_var')(h)
 
 
 class Decoder(nn.Module):
   """p(x|y,z) (or p(x|a,y,z)). inputs: [batch, ...] each -> logits of x
   [batch, *output_shape]."""
 
-  hidden: Sequence[int]
+  trunk: Trunk
   output_shape: Sequence[int]
-  activation: str = 'relu'
-  norm: str = 'none'
-  weight_init: str = 'lecun'
 
   @nn.compact
   def __call__(self, *inputs: jax.Array) -> jax.Array:
-    h = Trunk(self.hidden, self.activation, self.norm, self.weight_init,
-              name='trunk')(*inputs)
-    size = 1
-    for d in self.output_shape:
-      size *= d
-    logits = dense(size, self.weight_init, 'logits', name='logits')(h)
+    h = self.trunk(*inputs)
+    size = math.prod(self.output_shape)
+    logits = dense(size, self.trunk.weight_init, 'logits', name='logits')(h)
     return logits.reshape((h.shape[0], *self.output_shape))
