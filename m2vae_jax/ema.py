@@ -10,11 +10,12 @@ is a pure function of the parameter pytrees, used by the trainer when
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
+import optax
 
 
-def decay_at(step: jax.Array, decay: float) -> jax.Array:
+def decay_at(step: ArrayLike, decay: float) -> jnp.ndarray:
   """The weight of the old average at update `step` (0-based): `decay`,
   but lower over the first updates, min(decay, (1 + step) / (10 + step)),
   as tf.train.ExponentialMovingAverage(num_updates=step), so that the
@@ -23,8 +24,8 @@ def decay_at(step: jax.Array, decay: float) -> jax.Array:
   return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
-def update(average: Any, params: Any, step: jax.Array, decay: float) -> Any:
+def update(average: Any, params: Any, step: ArrayLike, decay: float) -> Any:
   """average <- d * average + (1 - d) * params, d = decay_at(step, decay);
   every leaf in float32 (as the parameters are)."""
-  d = decay_at(step, decay)
-  return jax.tree.map(lambda a, p: d * a + (1.0 - d) * p, average, params)
+  return optax.incremental_update(params, average,
+                                  1.0 - decay_at(step, decay))
