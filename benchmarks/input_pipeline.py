@@ -21,9 +21,12 @@ import jax
 import numpy as np
 
 from m2vae_jax import default_config
+from m2vae_jax import objectives
+from m2vae_jax import optim
 from m2vae_jax import sharding
 from m2vae_jax import train
 from m2vae_jax.data import pipeline
+from m2vae_jax.models import registry
 
 _SECONDS = flags.DEFINE_float('seconds', 3.0, 'Time per measurement.')
 _WITH_STEP = flags.DEFINE_bool('with_step', True,
@@ -63,8 +66,8 @@ def _step_rate(config_name, shape, batch, segmentation, seconds):
     config.objective = 'm2'
   config.estimator = 'gumbel'
   task = train.Task(21 if segmentation else 10, shape, segmentation)
-  model = train.create_model(config, task)
-  tx = train.create_optimizer(config, 100)
+  model = registry.create_model(config, task)
+  tx = optim.create_optimizer(config, 100)
   mesh = sharding.create_mesh(jax.devices()[:1])
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     tx, task))()
@@ -87,7 +90,7 @@ def _step_rate(config_name, shape, batch, segmentation, seconds):
 def main(argv):
   del argv
   mesh = sharding.create_mesh(jax.devices()[:1])
-  binarize = jax.jit(lambda key, im: train.prepare_inputs(key, im, True))
+  binarize = jax.jit(lambda key, im: objectives.prepare_inputs(key, im, True))
   rows = []
   for name, n, shape, batch, seg in (
       ('mnist', 50_000, (28, 28, 1), 100, False),

@@ -117,18 +117,18 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   # pylint: disable=g-import-not-at-top
+  from m2vae_jax import cli  # pylint: disable=g-import-not-at-top
   from m2vae_jax import data as data_lib
-  from m2vae_jax import train
   config = flags.FLAGS.config
   if _WORKDIR.value is None:
-    with train.user_errors_as_one_line():
+    with cli.user_errors_as_one_line():
       task = data_lib.load_task_data(config.data)
     export(task, config.data, _ARRAYS.value)
     logging.info('Wrote %s', _ARRAYS.value)
     return
   # Every loader of this process now reads the file (and imports no TFDS).
   data_lib.LOADERS[config.data.name] = lambda cfg: load(_ARRAYS.value, cfg)
-  train.run_from_command_line(config, _WORKDIR.value)
+  cli.run_from_command_line(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':

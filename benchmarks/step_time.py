@@ -25,9 +25,11 @@ from ml_collections import config_flags
 import numpy as np
 
 from benchmarks import flops
+from m2vae_jax import optim
 from m2vae_jax import sharding
 from m2vae_jax import train
 from m2vae_jax.data import pipeline
+from m2vae_jax.models import registry
 
 config_flags.DEFINE_config_file('config', 'configs/mnist_m2.py',
                                 'Experiment whose step is timed.')
@@ -70,8 +72,8 @@ def time_step(config, steps: int) -> tuple[float, float]:
   """(median seconds per train step, GFLOP of the compiled step)."""
   task = _task(config)
   mesh = sharding.create_mesh(jax.devices()[:_DEVICES.value])
-  model = train.create_model(config, task)
-  tx = train.create_optimizer(config, max(config.num_train_steps, 1))
+  model = registry.create_model(config, task)
+  tx = optim.create_optimizer(config, max(config.num_train_steps, 1))
   rep = sharding.replicated(mesh)
   state = jax.jit(functools.partial(train.create_train_state, config, model,
                                     tx, task), out_shardings=rep)()

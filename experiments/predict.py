@@ -14,8 +14,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from m2vae_jax import cli
 from m2vae_jax import predict
-from m2vae_jax import train
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Workdir of a run of experiments.train.')
@@ -27,7 +27,7 @@ flags.mark_flags_as_required(['workdir', 'images', 'out'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  with train.user_errors_as_one_line():
+  with cli.user_errors_as_one_line():
     predict.write_predictions(_WORKDIR.value, _IMAGES.value, _OUT.value)
 
 

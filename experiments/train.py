@@ -17,7 +17,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
-from m2vae_jax import train
+from m2vae_jax import cli
 
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Folder for checkpoints, metrics, figures and eval.json.')
@@ -52,7 +52,7 @@ def main(argv):
                                process_id=_PROCESS_ID.value)
   logging.info('JAX %s, process %d of %d, devices: %s', jax.__version__,
                jax.process_index(), jax.process_count(), jax.devices())
-  train.run_from_command_line(flags.FLAGS.config, _WORKDIR.value)
+  cli.run_from_command_line(flags.FLAGS.config, _WORKDIR.value)
 
 
 if __name__ == '__main__':

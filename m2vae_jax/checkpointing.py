@@ -8,9 +8,11 @@ save leaves nothing that `latest_step` would pick.
 """
 
 import os
+import signal
 from typing import Any
 
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 
@@ -52,3 +54,40 @@ def restore_latest(manager: ocp.CheckpointManager, target: Any):
       state=ocp.args.StandardRestore(abstract),
       data=ocp.args.JsonRestore()))
   return restored['state'], dict(restored['data'])
+
+
+class Preemption:
+  """Tells the loop, after every step, whether SIGTERM asked it to stop.
+
+  One process: a SIGTERM handler sets a flag. Several processes: JAX's
+  distributed runtime hears the SIGTERM and `reached_preemption_sync_point`
+  makes every process stop at the same step, so they save one checkpoint
+  together.
+  """
+
+  def __init__(self):
+    self._signalled = False
+    self._previous = None
+    self._multiprocess = jax.process_count() > 1
+
+  def __enter__(self):
+    if self._multiprocess:
+      return self
+    try:
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    except ValueError:  # Not the main thread: leave signals alone.
+      self._previous = None
+    return self
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self._signalled = True
+
+  def requested(self, step: int) -> bool:
+    if self._multiprocess:
+      return multihost_utils.reached_preemption_sync_point(step)
+    return self._signalled
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)

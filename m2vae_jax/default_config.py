@@ -128,7 +128,7 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.data.label_seed = -1
   # The labeled subset given outright, as training-split indices (empty:
   # drawn), e.g. a draw with chosen examples swapped (as
-  # `benchmarks/labeled_draws.py` prints them); data.num_labeled must count
+  # `tools/labeled_draws.py` prints them); data.num_labeled must count
   # them. They count in the loader's order (TFDS's fixed order, not the IDX
   # files'). config.json keeps the list, so a resume checks it.
   c.data.labeled_indices = ()

@@ -24,9 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from m2vae_jax import evaluate as evaluate_lib
 from m2vae_jax import metrics
+from m2vae_jax import objectives
 from m2vae_jax import palettes
-from m2vae_jax import train
 from m2vae_jax import workdir as workdir_lib
 from m2vae_jax.data import pipeline
 from m2vae_jax.errors import UserError
@@ -69,8 +70,9 @@ def model_input(image: np.ndarray, run: workdir_lib.Run) -> np.ndarray:
 def _predict(model, config, task, params, image: jax.Array, hw):
   """Classes (segmentation: at size hw) and their probabilities."""
   batch = {'image': image, 'index': jnp.zeros((1,), jnp.int32)}
-  x = train.eval_inputs(batch, config, train.eval_noise_key(config))
-  logits = train.networks(model, params, config).classify(x)
+  x = evaluate_lib.eval_inputs(batch, config,
+                               evaluate_lib.eval_noise_key(config))
+  logits = objectives.networks(model, params, config).classify(x)
   if task.segmentation:
     logits = metrics.resize_logits(logits, hw)
   probs = jax.nn.softmax(logits, -1)

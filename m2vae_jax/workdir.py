@@ -29,7 +29,7 @@ class Run:
 
   config: ml_collections.ConfigDict
   task: Any                 # train.Task
-  model: Any                # the Flax module of train.create_model
+  model: Any                # the Flax module of registry.create_model
   params: Any               # the moving average's if the run kept one
   step: int
   palette: np.ndarray | None = None
@@ -81,7 +81,9 @@ def load_run(workdir: str) -> Run:
     ConfigError: the folder is not a workdir, was made before task.json
       existed, or holds no checkpoint.
   """
+  from m2vae_jax import optim  # pylint: disable=g-import-not-at-top
   from m2vae_jax import train  # pylint: disable=g-import-not-at-top
+  from m2vae_jax.models import registry  # pylint: disable=g-import-not-at-top
   config = read_config(workdir)
   path = os.path.join(workdir, TASK_FILE)
   if not os.path.exists(path):
@@ -93,8 +95,8 @@ def load_run(workdir: str) -> Run:
   task = train.Task(num_classes=record['num_classes'],
                     image_shape=tuple(record['image_shape']),
                     segmentation=record['segmentation'])
-  model = train.create_model(config, task)
-  tx = train.create_optimizer(config, max(int(config.num_train_steps), 1))
+  model = registry.create_model(config, task)
+  tx = optim.create_optimizer(config, max(int(config.num_train_steps), 1))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   abstract = jax.tree.map(
       lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=device),
@@ -113,3 +115,37 @@ def load_run(workdir: str) -> Run:
              step=int(data_state['step']),
              palette=None if palette is None else np.asarray(palette,
                                                              np.uint8))
+
+
+def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir made with a different experiment.
+
+  A field the saved config lacks counts as its default
+  (`default_config.saved_with_defaults`), so old workdirs still resume.
+  """
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path, encoding='utf-8') as f:
+    saved = json.load(f)
+  flat = lambda c: default_config.flatten(ml_collections.ConfigDict(
+      json.loads(c.to_json_best_effort())))
+  new = flat(config)
+  old = default_config.saved_with_defaults(
+      default_config.flatten(ml_collections.ConfigDict(saved)),
+      flat(default_config.get_default_config()))
+  changed = default_config.changed_fields(old, new)
+  if changed:
+    diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'
+                      for k in changed[:4])
+    raise ConfigError(f'workdir {workdir} holds a run with a different '
+                      f'config ({diffs}); use a new --workdir')
+
+
+def write_json_atomic(path: str, obj: Any) -> None:
+  """Writes obj as JSON so that a reader never sees half a file."""
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)

@@ -95,7 +95,7 @@ def test_m1m2_runs_state_the_settings_they_were_measured_with():
 
 
 def test_curve_table_means_only_steps_every_run_reached():
-  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  from tools import curve_table  # pylint: disable=g-import-not-at-top
   table = curve_table.curve_table(
       {'a': {1000: 0.5, 2000: 0.75}, 'b': {1000: 0.7}}, [1000, 2000])
   assert table.splitlines() == [
@@ -108,7 +108,7 @@ def test_curve_table_means_only_steps_every_run_reached():
 
 
 def test_curve_table_counts_a_confusion_cell_from_evals_jsonl(tmp_path):
-  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  from tools import curve_table  # pylint: disable=g-import-not-at-top
   with open(tmp_path / 'evals.jsonl', 'w', encoding='utf-8') as f:
     for step, n in ((10, 3), (20, 5), (20, 4)):  # 20 again: a resumed run.
       f.write(json.dumps({'step': step,
@@ -134,7 +134,7 @@ def test_curve_table_counts_a_confusion_cell_from_evals_jsonl(tmp_path):
     ('runs/seed0/m2/evals.jsonl', 'm2'),
 ])
 def test_curve_table_names_runs_after_their_file_or_workdir(path, name):
-  from benchmarks import curve_table  # pylint: disable=g-import-not-at-top
+  from tools import curve_table  # pylint: disable=g-import-not-at-top
   assert curve_table.run_name(path) == name
 
 

@@ -144,6 +144,7 @@ def test_cli_prints_one_line_without_traceback(flag, message, tmp_path,
 def test_first_run_without_network_ends_in_one_line(monkeypatch, tmp_path,
                                                     capsys):
   """`make run` on a machine that cannot reach the MNIST download."""
+  from m2vae_jax import cli  # pylint: disable=g-import-not-at-top
   from m2vae_jax.data import mnist  # pylint: disable=g-import-not-at-top
 
   def unreachable(*args, **kwargs):
@@ -153,7 +154,7 @@ def test_first_run_without_network_ends_in_one_line(monkeypatch, tmp_path,
   config = load_config('mnist_m2',
                        **{'data.tfds_data_dir': str(tmp_path / 'tfds')})
   with pytest.raises(SystemExit) as e:
-    train.run_from_command_line(config, str(tmp_path / 'w'))
+    cli.run_from_command_line(config, str(tmp_path / 'w'))
   assert e.value.code == 2
   lines = capsys.readouterr().err.strip().splitlines()
   assert lines[-1].startswith('error: MNIST is not prepared in ')

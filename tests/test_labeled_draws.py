@@ -1,4 +1,4 @@
-"""benchmarks/labeled_draws, run as a user types it (its flags would clash
+"""tools/labeled_draws, run as a user types it (its flags would clash
 with other benchmark scripts' in this process)."""
 
 import os
@@ -9,8 +9,8 @@ import sys
 import numpy as np
 
 from m2vae_jax import data as data_lib
-from m2vae_jax import train
 from m2vae_jax.data import mnist
+from m2vae_jax.data import pipeline
 from tests.conftest import REPO
 from tests.conftest import load_config
 
@@ -18,7 +18,7 @@ from tests.conftest import load_config
 def _labeled_draws(*flags):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
   return subprocess.run(
-      [sys.executable, '-m', 'benchmarks.labeled_draws',
+      [sys.executable, '-m', 'tools.labeled_draws',
        '--config=configs/mnist_sdgm.py:tiny', *flags],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
       check=False)
@@ -38,7 +38,7 @@ def test_each_seed_shows_the_labels_its_run_is_given(idx_dir, tfds_dir,
   for seed, indices in printed.items():
     config = load_config('mnist_sdgm', seed=int(seed),
                          **{'data.idx_dir': idx_dir})
-    ours = train.labeled_indices(config, data)
+    ours = pipeline.labeled_indices(config, data)
     assert indices == str(ours[data.train['label'][ours] == 3].tolist())
   assert printed['0'] != printed['1']
   assert out.stat().st_size > 1000
@@ -59,7 +59,7 @@ def test_given_labels_are_what_every_seed_shows(idx_dir, tfds_dir, tmp_path):
   config = load_config('mnist_sdgm', **{'data.idx_dir': idx_dir})
   data = data_lib.load_task_data(config.data)
   labels = data.train['label']
-  drawn = train.labeled_indices(config, data)
+  drawn = pipeline.labeled_indices(config, data)
   # Seed 0's draw with its first 3 swapped for a 3 it left out, typed as a
   # user types a tuple on the command line.
   threes = drawn[labels[drawn] == 3]

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from m2vae_jax import default_config
-from m2vae_jax import train
+from m2vae_jax import optim
 
 
 def _config(**fields):
@@ -17,7 +17,7 @@ def _config(**fields):
 
 
 def test_step_schedule_decays_by_the_factor_and_stops_at_the_floor():
-  lr = train.learning_rate(_config(
+  lr = optim.learning_rate(_config(
       lr_schedule='step', learning_rate=1e-3, lr_decay_every_steps=10,
       lr_decay_factor=0.5, lr_min=2e-4), 100)
   expected = {0: 1e-3, 9: 1e-3, 10: 5e-4, 19: 5e-4, 20: 2.5e-4, 30: 2e-4,
@@ -27,7 +27,7 @@ def test_step_schedule_decays_by_the_factor_and_stops_at_the_floor():
 
 
 def test_step_schedule_after_a_linear_warm_up():
-  lr = train.learning_rate(_config(
+  lr = optim.learning_rate(_config(
       lr_schedule='step', learning_rate=1e-3, lr_decay_every_steps=10,
       lr_decay_factor=0.5, warmup_steps=4), 100)
   for step, rate in {0: 0.0, 2: 5e-4, 4: 1e-3, 12: 5e-4}.items():
@@ -35,14 +35,14 @@ def test_step_schedule_after_a_linear_warm_up():
 
 
 def test_constant_rate_is_a_float_without_warm_up():
-  assert train.learning_rate(_config(learning_rate=3e-4), 100) == 3e-4
+  assert optim.learning_rate(_config(learning_rate=3e-4), 100) == 3e-4
 
 
 def test_weight_prior_then_norm_clip_then_value_clip_feed_adam():
   params = {'dense': {'kernel': jnp.array([3.0, -4.0]),
                       'bias': jnp.array([1.0])}}
   grads = {'dense': {'kernel': jnp.zeros(2), 'bias': jnp.array([0.0])}}
-  tx = train.create_optimizer(_config(
+  tx = optim.create_optimizer(_config(
       weight_decay=0.5, grad_clip_norm=2.0, grad_clip_value=1.5), 100)
   state = tx.init(params)
   _, state = tx.update(grads, state, params)
@@ -58,7 +58,7 @@ def test_weight_prior_then_norm_clip_then_value_clip_feed_adam():
 def test_without_the_options_the_optimizer_is_plain_adam():
   params = {'w': {'kernel': jnp.array([3.0, -4.0])}}
   grads = {'w': {'kernel': jnp.array([0.3, 0.5])}}
-  ours = train.create_optimizer(_config(learning_rate=1e-2), 10)
+  ours = optim.create_optimizer(_config(learning_rate=1e-2), 10)
   adam = optax.adam(1e-2)
   got, _ = ours.update(grads, ours.init(params), params)
   want, _ = adam.update(grads, adam.init(params), params)
@@ -68,7 +68,7 @@ def test_without_the_options_the_optimizer_is_plain_adam():
 @pytest.mark.parametrize('schedule', ['constant', 'cosine', 'step'])
 def test_every_schedule_moves_the_parameters(schedule):
   c = _config(lr_schedule=schedule, lr_decay_every_steps=3)
-  tx = train.create_optimizer(c, 6)
+  tx = optim.create_optimizer(c, 6)
   params = {'w': {'kernel': jnp.ones(3)}}
   state = tx.init(params)
   for _ in range(6):

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from m2vae_jax import objectives
 from m2vae_jax import palettes
 from m2vae_jax import predict
 from m2vae_jax import sharding
@@ -72,7 +73,7 @@ def test_segmentation_masks_at_each_images_size(camvid_run, tmp_path):
   trainer = train.Trainer(config, workdir)
   run = workdir_lib.load_run(workdir)
   with Image.open(os.path.join(out, 'a_frame.png')) as im:
-    np.testing.assert_array_equal(np.asarray(im), trainer.predict(
+    np.testing.assert_array_equal(np.asarray(im), trainer.evaluator.predict(
         sharding.put_replicated(run.params, trainer.mesh))[0])
   np.testing.assert_array_equal(run.palette, palettes.camvid())
 
@@ -126,7 +127,7 @@ def test_classification_writes_one_csv_line_per_image(idx_dir, tfds_dir,
     rows = list(csv.DictReader(f))
   assert [r['file'] for r in rows] == ['0.png', '1.png', '2.png', 'rgb.png']
   run = workdir_lib.load_run(workdir)
-  nets = train.networks(run.model, run.params, run.config)
+  nets = objectives.networks(run.model, run.params, run.config)
   want = np.asarray(nets.classify(digits[..., None] / 255.0)).argmax(-1)
   assert [int(r['class']) for r in rows[:3]] == want.tolist()
   assert all(0.0 < float(r['probability']) <= 1.0 for r in rows)

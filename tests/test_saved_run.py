@@ -1,4 +1,4 @@
-"""benchmarks/saved_run: a trained run restored and studied again."""
+"""tools/saved_run: a trained run restored and studied again."""
 
 import dataclasses
 import json
@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks import saved_run
 from m2vae_jax import train
 from m2vae_jax.errors import ConfigError
 from tests.conftest import load_config
+from tools import saved_run
 
 
 @pytest.fixture(name='trained', scope='module')
@@ -63,7 +63,7 @@ def test_a_shift_that_is_not_dy_dx_is_refused():
 def test_predictions_give_the_confusion_matrix_of_eval_json(trained):
   workdir, saved = trained
   trainer, state = saved_run.restore(workdir)
-  given = trainer.predict(state.eval_params)
+  given = trainer.evaluator.predict(state.eval_params)
   labels = trainer.data.eval['label']
   confusion = np.zeros((10, 10), int)
   np.add.at(confusion, (labels, given), 1)

@@ -7,6 +7,7 @@ import jax
 import numpy as np
 import pytest
 
+from m2vae_jax import errors
 from m2vae_jax import metrics as metrics_lib
 from m2vae_jax import sharding
 from m2vae_jax import train
@@ -90,7 +91,7 @@ def test_segmentation_step_on_one_device_equals_eight(
               lambda a: a.astype(np.float64) if a.dtype == np.float32
               else a, initial)
       state = sharding.put_replicated(initial, mesh)
-      batches = trainer._put(*trainer._host_batches(0))  # pylint: disable=protected-access
+      batches = trainer.put_batches(*trainer.host_batches(0))
       outs.append(jax.device_get(trainer.train_step(state, *batches)))
   assert jax.tree.leaves(outs[0][0].params)[0].dtype == (
       np.float64 if wide else np.float32)
@@ -101,7 +102,7 @@ def test_enumeration_is_refused_for_segmentation(idx_dir, tfds_dir, voc_dir,
                                                  tmp_path):
   c = _config('digit_scenes_m2', idx_dir, tfds_dir, voc_dir,
               estimator='enumerate')
-  with pytest.raises(train.ConfigError, match="'gumbel' or 'straight_thro"):
+  with pytest.raises(errors.ConfigError, match="'gumbel' or 'straight_thro"):
     train.Trainer(c, str(tmp_path / 'x'))
   assert not (tmp_path / 'x').exists()
 
@@ -114,12 +115,12 @@ def test_predict_gives_the_pixels_evaluate_scores(name, idx_dir, tfds_dir,
       _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir),
       str(tmp_path / 'run'))
   params = trainer.init_state().params
-  predicted = trainer.predict(params)
+  predicted = trainer.evaluator.predict(params)
   masks = trainer.data.eval['label']
   # CamVid: predicted at the masks' 360x480, not the networks' input size.
   assert predicted.shape == masks.shape[:3]
   scores = metrics_lib.segmentation_scores(
       metrics_lib.confusion_matrix(masks, predicted, 11))
-  result = trainer.evaluate(params)
+  result = trainer.evaluator.evaluate(params)
   for k in ('miou', 'pixel_accuracy'):
     assert scores[k] == pytest.approx(result[k], abs=1e-12)

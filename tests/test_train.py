@@ -6,12 +6,14 @@ import os
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from m2vae_jax import checkpointing
 from m2vae_jax import metric_writers
 from m2vae_jax import metrics as metrics_lib
+from m2vae_jax import objectives
 from m2vae_jax import sharding
 from m2vae_jax import train
 from m2vae_jax.data.errors import DataError
@@ -165,7 +167,7 @@ def test_labeled_augmentation_moves_only_the_labeled_batch(
   plain = train.Trainer(config(), str(tmp_path / 'p'))
   moved = train.Trainer(config(**{f'data.{field}': value}),
                         str(tmp_path / 'm'))
-  batches = lambda t: t._host_batches(3)  # pylint: disable=protected-access
+  batches = lambda t: t.host_batches(3)
   (l_plain, u_plain), (l_moved, u_moved) = batches(plain), batches(moved)
   np.testing.assert_array_equal(l_moved['label'], l_plain['label'])
   np.testing.assert_array_equal(u_moved['image'], u_plain['image'])
@@ -196,7 +198,7 @@ def test_negative_labeled_augmentation_is_refused(config, tmp_path, field):
 def test_the_step_is_compiled_once(config, tmp_path):
   trainer = train.Trainer(config(), str(tmp_path / 'c'))
   trainer.run()
-  assert trainer.train_step._cache_size() == 1  # pylint: disable=protected-access
+  assert trainer.train_step._cache_size() == 1
 
 
 def test_rerun_resumes_and_matches_an_uninterrupted_run(config, tmp_path):
@@ -247,16 +249,17 @@ def test_ema_averages_the_iterates_and_is_what_evaluation_reports(
   expected = jax.device_get(state.params)
   for step in range(3):
     state, _ = trainer.train_step(
-        state, *trainer._put(*trainer._host_batches(step)))  # pylint: disable=protected-access
+        state, *trainer.put_batches(*trainer.host_batches(step)))
     d = min(0.5, (1 + step) / (10 + step))
     expected = jax.tree.map(lambda e, p, d=d: d * e + (1 - d) * p, expected,
                             jax.device_get(state.params))
   jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-5,
                                                        atol=1e-7),
                jax.device_get(state.ema_params), expected)
-  result = trainer.evaluate_state(state)
-  assert result['accuracy'] == trainer.evaluate(state.ema_params)['accuracy']
-  assert result['raw_accuracy'] == trainer.evaluate(
+  result = trainer.evaluator.evaluate_state(state)
+  assert result['accuracy'] == trainer.evaluator.evaluate(
+      state.ema_params)['accuracy']
+  assert result['raw_accuracy'] == trainer.evaluator.evaluate(
       state.params)['accuracy']
 
 
@@ -264,7 +267,7 @@ def test_ema_off_keeps_the_state_without_an_average(config, tmp_path):
   trainer = train.Trainer(config(), str(tmp_path / 'plain'))
   state = trainer.init_state()
   assert state.ema_params is None and state.eval_params is state.params
-  assert 'raw_accuracy' not in trainer.evaluate_state(state)
+  assert 'raw_accuracy' not in trainer.evaluator.evaluate_state(state)
 
 
 def test_rerun_with_ema_resumes_its_average(config, tmp_path):
@@ -311,7 +314,7 @@ def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
     mesh = sharding.create_mesh(jax.devices()[:n])
     trainer = train.Trainer(c, str(tmp_path / f'd{n}'), mesh=mesh)
     state = trainer.init_state()
-    labeled, unlabeled = trainer._put(*trainer._host_batches(0))  # pylint: disable=protected-access
+    labeled, unlabeled = trainer.put_batches(*trainer.host_batches(0))
     assert len(labeled['image'].sharding.device_set) == n
     outs.append(jax.device_get(trainer.train_step(state, labeled, unlabeled)))
   assert_same_step(*outs)
@@ -320,7 +323,7 @@ def test_one_step_on_one_device_equals_one_step_on_eight(config, tmp_path):
 def _evaluate_at_init(cfg, workdir):
   """Trainer.evaluate on the initial parameters."""
   trainer = train.Trainer(cfg, str(workdir))
-  return trainer.evaluate(trainer.init_state().params)
+  return trainer.evaluator.evaluate(trainer.init_state().params)
 
 
 @pytest.mark.parametrize('eval_binarize', [False, True])
@@ -346,10 +349,10 @@ def test_predict_gives_the_classes_evaluate_counts(config, tmp_path,
     trainer = train.Trainer(c, str(tmp_path / f'd{n}'),
                             mesh=sharding.create_mesh(jax.devices()[:n]))
     params = trainer.init_state().params
-    predicted[n] = trainer.predict(params)
+    predicted[n] = trainer.evaluator.predict(params)
     labels = trainer.data.eval['label']
     confusion = metrics_lib.confusion_matrix(labels, predicted[n], 10)
-    assert np.asarray(confusion).tolist() == trainer.evaluate(params)[
+    assert np.asarray(confusion).tolist() == trainer.evaluator.evaluate(params)[
         'confusion']
   assert predicted[1].shape == (60,)
   assert len(np.unique(predicted[1])) > 2  # Not one class for everything.
@@ -372,9 +375,9 @@ def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
 @pytest.fixture(name='nan_from_step_3')
 def nan_from_step_3_fixture(monkeypatch):
   """Makes the Gumbel temperature NaN from step 3 on: U(x) goes NaN."""
-  real = train.temperature
-  monkeypatch.setattr(train, 'temperature', lambda c, step: jax.numpy.where(
-      step >= 3, jax.numpy.nan, real(c, step)))
+  real = objectives.temperature
+  monkeypatch.setattr(objectives, 'temperature', lambda c, step: jnp.where(
+      step >= 3, jnp.nan, real(c, step)))
 
 
 def test_a_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
@@ -407,7 +410,7 @@ def test_mixed_precision_computes_in_bfloat16_keeps_float32_state(
   trainer = train.Trainer(config(compute_dtype='bfloat16'),
                           str(tmp_path / 'bf16'))
   state = trainer.init_state()
-  batches = trainer._put(*trainer._host_batches(0))  # pylint: disable=protected-access
+  batches = trainer.put_batches(*trainer.host_batches(0))
   hlo = trainer.train_step.lower(state, *batches).as_text()
   dots = [line for line in hlo.splitlines() if 'dot_general' in line]
   assert dots and all('bf16' in line for line in dots
@@ -432,7 +435,7 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
   trainer = train.Trainer(config(**overrides), str(tmp_path / 'v'))
   state = trainer.init_state()
   state, metrics = trainer.train_step(
-      state, *trainer._put(*trainer._host_batches(0)))  # pylint: disable=protected-access
+      state, *trainer.put_batches(*trainer.host_batches(0)))
   metrics = jax.device_get(metrics)
   assert all(np.isfinite(v).all() for v in metrics.values())
   assert metrics['nonfinite'][0] == 0
@@ -490,7 +493,7 @@ def test_m1m2_trains_m1_first_then_only_m2(config, tmp_path):
   history = [jax.device_get(split(state.params))]
   for step in range(m1_steps + 2):
     state, _ = trainer.train_step(
-        state, *trainer._put(*trainer._host_batches(step)))  # pylint: disable=protected-access
+        state, *trainer.put_batches(*trainer.host_batches(step)))
     history.append(jax.device_get(split(state.params)))
   same = lambda a, b: all(np.array_equal(x, y) for x, y in
                           zip(jax.tree.leaves(a), jax.tree.leaves(b)))

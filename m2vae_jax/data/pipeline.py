@@ -476,3 +476,83 @@ class Prefetcher:
     for f in self.futures.values():
       f.cancel()
     self.pool.shutdown(wait=True)
+
+
+# ----------------------------------------------------------------------------
+# The trainer's streams, from its config.
+# ----------------------------------------------------------------------------
+
+
+def label_seed(config) -> int:
+  """The seed of the labeled subset: data.label_seed, or `seed` if -1."""
+  if config.data.label_seed >= 0:
+    return int(config.data.label_seed)
+  return int(config.seed)
+
+
+def labeled_indices(config,
+                    data: TaskData) -> np.ndarray:
+  """The training examples whose labels the run sees, [num_labeled], sorted:
+  data.labeled_indices if given, else drawn from `label_seed`, the same
+  number per class for classification."""
+  if config.data.labeled_indices:
+    return given_labeled(config.data.labeled_indices,
+                                  config.data.num_labeled,
+                                  data.train['label'].shape[0])
+  return select_labeled(
+      data.train['label'], config.data.num_labeled, data.num_classes,
+      label_seed(config), balanced=not data.is_segmentation)
+
+
+def stream_transform(config, data: TaskData, seed: int, *,
+                     process_index: int = 0, process_count: int = 1):
+  """Segmentation: every example brought to the networks' input size (a
+  random crop of it with data.max_zoom > 1), then randomly flipped; None
+  for classification."""
+  if not data.is_segmentation:
+    return None
+  c, pi, pc = config, process_index, process_count
+  zoom = flip = None
+  hw = tuple(data.input_shape[:2])
+  if c.data.max_zoom > 1 or data.train['image'].shape[1:3] != hw:
+    zoom = random_zoom(seed, hw, c.data.max_zoom, process_index=pi,
+                       process_count=pc)
+  if c.data.flip_vertical or c.data.flip_horizontal:
+    flip = random_flip(seed, vertical=c.data.flip_vertical,
+                       horizontal=c.data.flip_horizontal, process_index=pi,
+                       process_count=pc)
+  return chain(zoom, flip)
+
+
+def labeled_augmentation(config, *, process_index: int = 0,
+                         process_count: int = 1):
+  """Slant, then translation, of the labeled batch only (None: off)."""
+  c, pi, pc = config, process_index, process_count
+  shear = shift = None
+  if c.data.labeled_shear:
+    shear = random_shear(c.seed, c.data.labeled_shear, process_index=pi,
+                         process_count=pc)
+  if c.data.labeled_shift:
+    shift = random_shift(c.seed, c.data.labeled_shift, process_index=pi,
+                         process_count=pc)
+  return chain(shear, shift)
+
+
+def train_streams(config, data: TaskData, labeled: np.ndarray, *,
+                  process_index: int = 0, process_count: int = 1):
+  """(labeled stream, unlabeled stream or None): this process's share of
+  each step's batches, a function of the step (exact resume)."""
+  c = config
+  where = dict(process_index=process_index, process_count=process_count)
+  labeled_stream = BatchStream(
+      data.train, labeled, c.batch_size, c.seed * 2 + 1,
+      transform=chain(stream_transform(c, data, c.seed, **where),
+                      labeled_augmentation(c, **where)), **where)
+  if c.objective != 'm2':
+    return labeled_stream, None
+  source = data.unlabeled or data.train
+  # Its own seed: crops and flips independent of the labeled batch's.
+  return labeled_stream, BatchStream(
+      source, np.arange(source['image'].shape[0]), c.unlabeled_batch_size,
+      c.seed * 2 + 2, keys=('image',),
+      transform=stream_transform(c, data, c.seed * 2 + 2, **where), **where)

@@ -1,14 +1,14 @@
 r"""Prints validation accuracy at chosen steps for several runs, and their
 mean, as one Markdown table (the long-run tables of docs/results.md):
 
-  python -m benchmarks.curve_table --steps=20000,40000,60000,80000 \
+  python -m tools.curve_table --steps=20000,40000,60000,80000 \
       runs/seed*/m2
 
 Each argument is a run's metrics.jsonl or its workdir. With --cell=T:P the
 table counts instead the eval examples of class T that each evaluation
 calls P, from each run's evals.jsonl (its workdir, or the file itself):
 
-  python -m benchmarks.curve_table --cell=7:9 workdirs/sdgm_seed*
+  python -m tools.curve_table --cell=7:9 workdirs/sdgm_seed*
 """
 
 import os

@@ -4,7 +4,7 @@ et al. evaluate), and whether the model uses a at all (`a_spread` near 0:
 q(a|x) is the same for every image; `changed_by_a` near 0: the classifier
 ignores a):
 
-  python -m benchmarks.aux_eval_samples --workdir=WORKDIR \
+  python -m tools.aux_eval_samples --workdir=WORKDIR \
       --idx_dir=../shared/data/mnist-dev --samples=1,10,100
 
 Reads the workdir's config.json and newest checkpoint; writes nothing.
@@ -18,10 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks import saved_run
+from m2vae_jax import cli
 from m2vae_jax import metrics
-from m2vae_jax import train
+from m2vae_jax import objectives
 from m2vae_jax.errors import ConfigError
+from m2vae_jax.models import registry
+from tools import saved_run
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A trained ADGM/SDGM run.')
 _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
@@ -35,7 +37,7 @@ def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
   """Accuracy of `metrics.sampled_auxiliary_probs` over a split.
 
   Args:
-    nets: the model's networks (`train.networks`).
+    nets: the model's networks (`objectives.networks`).
     images: uint8 [n, 28, 28, 1], seen as intensities like the trainer's
       evaluation; labels: int [n].
   """
@@ -45,7 +47,7 @@ def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
   key = jax.random.PRNGKey(0)
   correct = 0
   for start in range(0, len(images), batch):
-    x = train.prepare_inputs(key, jnp.asarray(images[start:start + batch]),
+    x = objectives.prepare_inputs(key, jnp.asarray(images[start:start + batch]),
                              False)
     p = probs(jax.random.fold_in(key, start), x)
     correct += int(np.sum(np.argmax(p, -1) == labels[start:start + batch]))
@@ -54,19 +56,19 @@ def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
 
 def main(argv):
   del argv
-  with train.user_errors_as_one_line():
+  with cli.user_errors_as_one_line():
     trainer, state = saved_run.restore(_WORKDIR.value,
                                        _IDX_DIR.value)
     config = trainer.config
-    if not train.is_auxiliary(trainer.model):
+    if registry.spec(trainer.config).eval_sums is None:
       raise ConfigError(f'{_WORKDIR.value} holds a {config.model.name!r} '
                         'run, not adgm or sdgm')
   # The model the run reports: the moving average if it kept one.
-  nets = train.networks(trainer.model, state.eval_params, config)
+  nets = objectives.networks(trainer.model, state.eval_params, config)
   data = trainer.data.eval
   print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
         f'{len(data["label"])} examples')
-  result = trainer.evaluate(state.eval_params)
+  result = trainer.evaluator.evaluate(state.eval_params)
   print(f'| a at the mean of q(a|x) | {100 * result["accuracy"]:.2f} |')
   for k in _SAMPLES.value:
     acc = sampled_accuracy(nets, data['image'], data['label'], int(k))

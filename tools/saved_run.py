@@ -61,14 +61,14 @@ def parse_shift(text: str) -> tuple[int, int]:
 
 
 def evaluate_translated(trainer, params, dy: int, dx: int) -> dict:
-  """trainer.evaluate(params) with every eval image translated by (dy,
+  """trainer.evaluator.evaluate(params) with every eval image translated by (dy,
   dx); the trainer's eval split is left as it was."""
   data = trainer.data.eval
   images = data['image']
   try:
     data['image'] = np.stack(
         [pipeline.translated(im, dy, dx, 0) for im in images])
-    return trainer.evaluate(params)
+    return trainer.evaluator.evaluate(params)
   finally:
     data['image'] = images
 

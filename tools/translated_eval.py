@@ -3,7 +3,7 @@ pixels, with the largest errors at each translation: does the classifier
 treat a moved digit as the centred one? (`data.labeled_shift` trains on
 moved labeled digits; the eval split is centred.)
 
-  python -m benchmarks.translated_eval --workdir=WORKDIR \
+  python -m tools.translated_eval --workdir=WORKDIR \
       --idx_dir=../shared/data/mnist-dev --shifts=0:0,1:0,-1:0,0:1,0:-1
 
 A shift dy:dx moves every image down dy and right dx pixels (negative: up,
@@ -15,9 +15,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from benchmarks import saved_run
+from m2vae_jax import cli
 from m2vae_jax import metrics as metrics_lib
-from m2vae_jax import train
+from tools import saved_run
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A trained MNIST run.')
 _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
@@ -30,7 +30,7 @@ flags.mark_flag_as_required('workdir')
 
 def main(argv):
   del argv
-  with train.user_errors_as_one_line():
+  with cli.user_errors_as_one_line():
     shifts = [saved_run.parse_shift(s) for s in _SHIFTS.value]
     trainer, state = saved_run.restore_classifier(_WORKDIR.value,
                                                   _IDX_DIR.value)

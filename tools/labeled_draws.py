@@ -6,11 +6,11 @@ accuracy (docs/results.md, "Why seeds 0 and 4 trail": seeds whose ten
 7s include no 7 with a bar across the stem call about a hundred validation
 7s 9). This shows a draw before the hours of training:
 
-  python -m benchmarks.labeled_draws --config=configs/mnist_sdgm.py \
+  python -m tools.labeled_draws --config=configs/mnist_sdgm.py \
       --config.data.idx_dir=../shared/data/mnist-dev --seeds=0-9 \
       --label_class=7 --out=sevens_by_seed.png
 
-The subset is the trainer's (`train.labeled_indices`): it depends on the
+The subset is the trainer's (`pipeline.labeled_indices`): it depends on the
 config's data fields and `seed` (or `data.label_seed`, which pins it for
 every seed; `data.labeled_indices` gives it outright, the same for every
 seed). The printed indices, edited, are a `data.labeled_indices` for a run
@@ -20,7 +20,7 @@ The indices count examples in the order the loader reads the training
 split (TFDS's fixed order), not the IDX files' order. A published split
 given as positions in the files is translated, with `data.idx_dir` set, by
 
-  python -m benchmarks.labeled_draws --config=configs/mnist_m2.py \
+  python -m tools.labeled_draws --config=configs/mnist_m2.py \
       --config.data.idx_dir=../shared/data/mnist-dev --file_indices=7,42,...
 
 which prints the `--config.data.labeled_indices=...` of those examples.
@@ -35,9 +35,10 @@ import numpy as np
 matplotlib.use('Agg')  # No display needed.
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
-from benchmarks import saved_run  # noqa: E402
-from m2vae_jax import train  # noqa: E402
+from m2vae_jax import cli  # noqa: E402
+from m2vae_jax.data import pipeline  # noqa: E402
 from m2vae_jax.errors import ConfigError  # noqa: E402
+from tools import saved_run  # noqa: E402
 
 config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (configs/*.py[:variant]).',
@@ -88,7 +89,7 @@ def translate_file_indices(config, data, texts: list[str]) -> np.ndarray:
 def main(argv):
   del argv
   config = flags.FLAGS.config
-  with train.user_errors_as_one_line():
+  with cli.user_errors_as_one_line():
     seeds = parse_seeds(_SEEDS.value)
     if _CLASS.value is None and not _FILE_INDICES.value:
       raise ConfigError('give --label_class (or --file_indices)')
@@ -110,7 +111,7 @@ def main(argv):
     rows = []
     for seed in seeds:
       config.seed = seed
-      indices = train.labeled_indices(config, data)
+      indices = pipeline.labeled_indices(config, data)
       ours = indices[data.train['label'][indices] == _CLASS.value]
       print(f'seed {seed}: {_CLASS.value}s at {ours.tolist()}')
       rows.append(saved_run.tile(data.train['image'][ours][..., 0],

@@ -3,7 +3,7 @@ beside the labeled images of TRUE it was trained on: a figure, and the
 count each run gets wrong and the count all the runs given get wrong
 together (the same images, or different ones?).
 
-  python -m benchmarks.error_gallery --idx_dir=../shared/data/mnist-dev \
+  python -m tools.error_gallery --idx_dir=../shared/data/mnist-dev \
       --workdirs=RUN_A,RUN_B --true=7 --predicted=9 --out=sevens.png
 
 Per run, one row of its labeled TRUEs; then the eval images of TRUE that
@@ -20,8 +20,8 @@ import numpy as np
 matplotlib.use('Agg')  # No display needed.
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
-from benchmarks import saved_run  # noqa: E402
-from m2vae_jax import train  # noqa: E402
+from m2vae_jax import cli
+from tools import saved_run  # noqa: E402
 
 _WORKDIRS = flags.DEFINE_list('workdirs', None, 'Trained MNIST runs.')
 _IDX_DIR = flags.DEFINE_string('idx_dir', '', 'data.idx_dir, if moved.')
@@ -37,7 +37,7 @@ def _study(workdir: str, t: int, p: int):
   images of class t) of one run, with a line of what it gets wrong."""
   trainer, state = saved_run.restore_classifier(workdir, _IDX_DIR.value)
   labels = trainer.data.eval['label']
-  given = trainer.predict(state.eval_params)
+  given = trainer.evaluator.predict(state.eval_params)
   train_labels = trainer.data.train['label'][trainer.labeled_indices]
   labeled = trainer.data.train['image'][trainer.labeled_indices]
   print(f'{workdir} (step {int(state.step)}): '
@@ -50,7 +50,7 @@ def _study(workdir: str, t: int, p: int):
 def main(argv):
   del argv
   t, p = _TRUE.value, _PREDICTED.value
-  with train.user_errors_as_one_line():
+  with cli.user_errors_as_one_line():
     runs = [_study(workdir, t, p) for workdir in _WORKDIRS.value]
   common = sorted(set.intersection(*(
       set(saved_run.mistaken(labels, given, t, p).tolist())
