@@ -619,10 +619,9 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
     target: 'categorical' or 'bernoulli'.
     temperature: relaxation temperature (gumbel estimators).
     entropy: 'analytic' or 'sample' (gumbel estimators).
-    entropy_weight: weight of the log q(y|x) term; 1 is the bound. Below 1
-      it pulls q(y|x) less towards uniform: per-pixel y carries far fewer
-      nats about x than the log K of its entropy, so the bound alone favours
-      uncertain pixels.
+    entropy_weight: weight of the log q(y|x) term; 1 is the bound, below 1
+      it pulls q(y|x) less towards uniform (docs/camvid.md measures 0 on
+      CamVid).
     **bound_options: for the bound given y, passed to `labeled_loss`:
       num_samples, kl, bound ('iwae' importance-weights the z samples of
       each y), kl_weight, likelihood.

@@ -188,8 +188,9 @@ class Trainer:
     os.makedirs(workdir, exist_ok=True)
     workdir_lib.check_resumable(workdir, c)
     if is_main:
-      workdir_lib.write_json_atomic(os.path.join(workdir, 'config.json'),
-                         json.loads(c.to_json_best_effort()))
+      workdir_lib.write_json_atomic(
+          os.path.join(workdir, workdir_lib.CONFIG_FILE),
+          json.loads(c.to_json_best_effort()))
       workdir_lib.write_task(workdir, self.task, self.data.palette)
     manager = checkpointing.create_manager(
         workdir, max_to_keep=c.keep_checkpoints,

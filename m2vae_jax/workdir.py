@@ -20,6 +20,7 @@ from m2vae_jax import checkpointing
 from m2vae_jax import default_config
 from m2vae_jax.errors import ConfigError
 
+CONFIG_FILE = 'config.json'
 TASK_FILE = 'task.json'
 
 
@@ -28,7 +29,7 @@ class Run:
   """A trained run: its config, task, model and evaluation parameters."""
 
   config: ml_collections.ConfigDict
-  task: Any                 # train.Task
+  task: Any                 # m2vae_jax.task.Task
   model: Any                # the Flax module of registry.create_model
   params: Any               # the moving average's if the run kept one
   step: int
@@ -41,10 +42,15 @@ def write_task(workdir: str, task, palette: np.ndarray | None) -> None:
             'image_shape': list(task.image_shape),
             'segmentation': task.segmentation,
             'palette': None if palette is None else palette.tolist()}
-  path = os.path.join(workdir, TASK_FILE)
-  with open(f'{path}.tmp', 'w', encoding='utf-8') as f:
-    json.dump(record, f)
-  os.replace(f'{path}.tmp', path)
+  write_json_atomic(os.path.join(workdir, TASK_FILE), record)
+
+
+def _saved_fields(path: str, defaults: dict[str, Any]) -> dict[str, Any]:
+  """The flat fields of a saved config.json, those it lacks (added to the
+  library since) taken from the flat `defaults`."""
+  with open(path, encoding='utf-8') as f:
+    saved = default_config.flatten(ml_collections.ConfigDict(json.load(f)))
+  return default_config.saved_with_defaults(saved, defaults)
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
@@ -54,14 +60,12 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
   Raises:
     ConfigError: if the folder holds no config.json.
   """
-  path = os.path.join(workdir, 'config.json')
+  path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     raise ConfigError(f'{workdir} holds no config.json: is it a workdir of '
                       'experiments.train?')
-  with open(path, encoding='utf-8') as f:
-    saved = default_config.flatten(ml_collections.ConfigDict(json.load(f)))
-  flat = default_config.saved_with_defaults(
-      saved, default_config.flatten(default_config.get_default_config()))
+  flat = _saved_fields(
+      path, default_config.flatten(default_config.get_default_config()))
   config = ml_collections.ConfigDict()
   for dotted, value in flat.items():
     node = config
@@ -84,6 +88,7 @@ def load_run(workdir: str) -> Run:
   from m2vae_jax import optim  # pylint: disable=g-import-not-at-top
   from m2vae_jax import train  # pylint: disable=g-import-not-at-top
   from m2vae_jax.models import registry  # pylint: disable=g-import-not-at-top
+  from m2vae_jax.task import Task  # pylint: disable=g-import-not-at-top
   config = read_config(workdir)
   path = os.path.join(workdir, TASK_FILE)
   if not os.path.exists(path):
@@ -92,9 +97,9 @@ def load_run(workdir: str) -> Run:
                       'resumes at the last step and writes it')
   with open(path, encoding='utf-8') as f:
     record = json.load(f)
-  task = train.Task(num_classes=record['num_classes'],
-                    image_shape=tuple(record['image_shape']),
-                    segmentation=record['segmentation'])
+  task = Task(num_classes=record['num_classes'],
+              image_shape=tuple(record['image_shape']),
+              segmentation=record['segmentation'])
   model = registry.create_model(config, task)
   tx = optim.create_optimizer(config, max(int(config.num_train_steps), 1))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
@@ -123,17 +128,14 @@ def check_resumable(workdir: str, config: ml_collections.ConfigDict) -> None:
   A field the saved config lacks counts as its default
   (`default_config.saved_with_defaults`), so old workdirs still resume.
   """
-  path = os.path.join(workdir, 'config.json')
+  path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     return
-  with open(path, encoding='utf-8') as f:
-    saved = json.load(f)
+  # Both sides through JSON, as config.json was written: tuples as lists.
   flat = lambda c: default_config.flatten(ml_collections.ConfigDict(
       json.loads(c.to_json_best_effort())))
   new = flat(config)
-  old = default_config.saved_with_defaults(
-      default_config.flatten(ml_collections.ConfigDict(saved)),
-      flat(default_config.get_default_config()))
+  old = _saved_fields(path, flat(default_config.get_default_config()))
   changed = default_config.changed_fields(old, new)
   if changed:
     diffs = ', '.join(f'{k}: {old.get(k)!r} -> {new.get(k)!r}'

@@ -6,6 +6,7 @@ why this happens at import time, before any test module touches JAX.
 
 import gzip
 import os
+import socket
 import tempfile
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
@@ -66,6 +67,15 @@ def idx_dir(tmp_path_factory):
 def tfds_dir(tmp_path_factory):
   """A TFDS data dir private to the test session."""
   return str(tmp_path_factory.mktemp('tfds'))
+
+
+@pytest.fixture(name='network_unreachable')
+def network_unreachable_fixture(monkeypatch):
+  """Every connection fails as on a machine without internet."""
+  def unreachable(*args, **kwargs):
+    raise OSError('[Errno -2] Name or service not known')
+
+  monkeypatch.setattr(socket, 'create_connection', unreachable)
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 
+from m2vae_jax import cli
 from m2vae_jax import train
 from m2vae_jax.errors import UserError
 from tests.conftest import REPO
@@ -141,16 +142,9 @@ def test_cli_prints_one_line_without_traceback(flag, message, tmp_path,
   assert not workdir.exists()
 
 
-def test_first_run_without_network_ends_in_one_line(monkeypatch, tmp_path,
-                                                    capsys):
+@pytest.mark.usefixtures('network_unreachable')
+def test_first_run_without_network_ends_in_one_line(tmp_path, capsys):
   """`make run` on a machine that cannot reach the MNIST download."""
-  from m2vae_jax import cli  # pylint: disable=g-import-not-at-top
-  from m2vae_jax.data import mnist  # pylint: disable=g-import-not-at-top
-
-  def unreachable(*args, **kwargs):
-    raise OSError('[Errno -2] Name or service not known')
-
-  monkeypatch.setattr(mnist.socket, 'create_connection', unreachable)
   config = load_config('mnist_m2',
                        **{'data.tfds_data_dir': str(tmp_path / 'tfds')})
   with pytest.raises(SystemExit) as e:

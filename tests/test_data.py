@@ -66,12 +66,8 @@ def test_tfds_mnist_is_used_without_idx_dir(monkeypatch):
   assert out['label'].dtype == np.int32
 
 
-def test_without_network_or_idx_dir_one_line_says_what_to_do(monkeypatch,
-                                                             tmp_path):
-  def unreachable(*args, **kwargs):
-    raise OSError('[Errno -2] Name or service not known')
-
-  monkeypatch.setattr(mnist.socket, 'create_connection', unreachable)
+@pytest.mark.usefixtures('network_unreachable')
+def test_without_network_or_idx_dir_one_line_says_what_to_do(tmp_path):
   with pytest.raises(DataError, match='cannot be downloaded') as e:
     mnist.load_split('train', data_dir=str(tmp_path))
   assert '\n' not in str(e.value)

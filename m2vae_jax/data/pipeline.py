@@ -490,15 +490,14 @@ def label_seed(config) -> int:
   return int(config.seed)
 
 
-def labeled_indices(config,
-                    data: TaskData) -> np.ndarray:
+def labeled_indices(config, data: TaskData) -> np.ndarray:
   """The training examples whose labels the run sees, [num_labeled], sorted:
   data.labeled_indices if given, else drawn from `label_seed`, the same
   number per class for classification."""
   if config.data.labeled_indices:
     return given_labeled(config.data.labeled_indices,
-                                  config.data.num_labeled,
-                                  data.train['label'].shape[0])
+                         config.data.num_labeled,
+                         data.train['label'].shape[0])
   return select_labeled(
       data.train['label'], config.data.num_labeled, data.num_classes,
       label_seed(config), balanced=not data.is_segmentation)
