@@ -75,6 +75,21 @@ def eval_step(params, batch: Batch, *, model, config, task: Task,
   return sums
 
 
+def figure_step(params, x: jax.Array, *, model, config, task: Task,
+                mask_size: tuple[int, int] | None = None):
+  """What the eval figures show of `x` (eval inputs): segmentation:
+  `figures.segmentation_outputs` at `mask_size`; classification M2: the
+  analogy grid, [rows, 1 + classes, h, w, c]."""
+  from m2vae_jax import figures  # pylint: disable=g-import-not-at-top
+  nets = objectives.networks(model, params, config)
+  if task.segmentation:
+    return figures.segmentation_outputs(
+        nets, x, mask_size, likelihood=config.likelihood,
+        reconstruct=config.objective == 'm2')
+  return figures.analogy_grid(nets, x, task.num_classes,
+                              likelihood=config.likelihood)
+
+
 class Evaluator:
   """Scores parameters on the whole eval split of `data` (nothing dropped),
   with steps compiled once for the mesh."""
@@ -91,6 +106,11 @@ class Evaluator:
     self.predict_step = jax.jit(
         functools.partial(predict_step, eval_key=eval_key, model=model,
                           config=config), out_shardings=rep)
+    # Compiled once per run: run op by op, a DeepLab's figures took minutes.
+    self.figure_step = jax.jit(
+        functools.partial(figure_step, model=model, config=config,
+                          task=task),
+        static_argnames='mask_size', out_shardings=rep)
 
   def batches(self) -> Iterator[Batch]:
     """The eval split once, in order, in global batches on the mesh."""
@@ -155,6 +175,8 @@ class Evaluator:
     if not registry.spec(c).draws_m2_figures:
       return  # The figures below read the M2 networks.
     m2 = c.objective == 'm2'
+    if not (self.task.segmentation or m2):
+      return  # Classification draws M2's analogies only.
     # Examples spread over the eval split (CamVid's are video: neighbours
     # look alike), fed as evaluation feeds them.
     n = len(data['image'])
@@ -163,22 +185,19 @@ class Evaluator:
     rows = {'image': data['image'][index], 'label': data['label'][index],
             'index': index.astype(np.int32)}
     x = eval_inputs(rows, c, self.eval_key)
-    nets = objectives.networks(self.model, params, c)
+    outputs = jax.device_get(self.figure_step(
+        params, x, mask_size=rows['label'].shape[1:3]))
     if self.task.segmentation:
       grid = figures.segmentation_grid(
-          nets, x, rows['label'],
-          palettes.voc() if self.data.palette is None else self.data.palette,
-          likelihood=c.likelihood, reconstruct=m2)
+          outputs, rows['label'],
+          palettes.voc() if self.data.palette is None else self.data.palette)
       titles = ['image', 'true mask', 'predicted'] + (
           ['reconstruction'] if m2 else [])
       name = 'segmentation'
       figures.save_grid(grid, os.path.join(workdir, f'{name}.png'),
                         titles, f'{self.data.eval_split}, step {step}')
-    elif m2:
-      grid = figures.analogy_grid(nets, x, self.task.num_classes,
-                                  likelihood=c.likelihood)
+    else:
+      grid = np.asarray(outputs)
       name = 'analogies'
       figures.save_analogies(grid, os.path.join(workdir, f'{name}.png'))
-    else:
-      return
     writer.write_images(step, {name: figures.grid_to_image(grid)})

@@ -12,12 +12,14 @@ matplotlib.use('Agg')  # No display on training machines.
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-def analogy_grid(nets, x: np.ndarray, num_classes: int, *,
-                 likelihood: str = 'bernoulli') -> np.ndarray:
+def analogy_grid(nets, x: jax.Array, num_classes: int, *,
+                 likelihood: str = 'bernoulli') -> jax.Array:
   """Kingma et al. (2014), Fig. 1 style: style from x, class from y.
 
   For each image, z is the mean of q(z|x, y) with y the classifier's
   prediction; the decoder then renders that z with every class y = 0..K-1.
+  Traceable: jit it with the networks' parameters as an argument (the
+  networks run op by op otherwise, minutes for a DeepLab on a CPU).
 
   Args:
     nets: the M2 networks bound to parameters (`m2.Networks`).
@@ -39,7 +41,7 @@ def analogy_grid(nets, x: np.ndarray, num_classes: int, *,
 
   outs = jax.vmap(render)(jnp.arange(num_classes))  # [K, rows, h, w, c]
   grid = jnp.concatenate([x[:, None], jnp.moveaxis(outs, 0, 1)], axis=1)
-  return np.clip(np.asarray(grid), 0.0, 1.0)
+  return jnp.clip(grid, 0.0, 1.0)
 
 
 def grid_to_image(grid: np.ndarray, pad: int = 1) -> np.ndarray:
@@ -59,42 +61,61 @@ def save_analogies(grid: np.ndarray, path: str) -> None:
   save_grid(grid, path, titles, 'Same z, every class y')
 
 
-def segmentation_grid(nets, x: np.ndarray, labels: np.ndarray,
-                      palette: np.ndarray, *, likelihood: str = 'bernoulli',
-                      reconstruct: bool = False) -> np.ndarray:
-  """Rows of [image, true mask, predicted mask(, reconstruction)].
+def segmentation_outputs(nets, x: jax.Array, mask_size: tuple[int, int], *,
+                         likelihood: str = 'bernoulli',
+                         reconstruct: bool = False) -> dict[str, jax.Array]:
+  """What `segmentation_grid` shows of a model, at the masks' size.
 
   The prediction is the one evaluation scores: q(y|x)'s logits for the
   inputs the classifier sees at evaluation, upsampled to the mask's size.
   The reconstruction is E[x] under p(x|y,z) with y the predicted classes
-  (at the input size) and z the mean of q(z|x,y). Images are shown at the
-  mask's size.
+  (at the input size) and z the mean of q(z|x,y). Traceable: jit it with
+  the networks' parameters as an argument.
 
   Args:
     nets: the model's networks bound to parameters (`m2.Networks`).
     x: float [n, h, w, c], the classifier's eval inputs.
+    mask_size: (H, W) of the true masks.
+    likelihood: what the decoder's output parameterises.
+    reconstruct: add the reconstruction (M2 models).
+
+  Returns:
+    {'image': float [n, H, W, 3], 'predicted': int [n, H, W] and, with
+    `reconstruct`, 'reconstruction': float [n, H, W, 3] in [0, 1]}.
+  """
+  x = jnp.asarray(x, jnp.float32)
+  show = lambda a: jnp.clip(jax.image.resize(
+      a if a.shape[-1] == 3 else jnp.repeat(a, 3, -1),
+      (a.shape[0], *mask_size, 3), 'bilinear'), 0.0, 1.0)
+  logits = nets.classify(x)
+  out = {'image': show(x), 'predicted': jnp.argmax(
+      metrics.resize_logits(logits, mask_size), -1)}
+  if reconstruct:
+    y = jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
+    z, _ = nets.encode(x, y)
+    out['reconstruction'] = show(
+        losses.likelihood_mean(nets.decode(y, z), likelihood))
+  return out
+
+
+def segmentation_grid(outputs: dict[str, np.ndarray], labels: np.ndarray,
+                      palette: np.ndarray) -> np.ndarray:
+  """Rows of [image, true mask, predicted mask(, reconstruction)].
+
+  Args:
+    outputs: `segmentation_outputs` of n images.
     labels: uint8 [n, H, W] true masks (255 void).
     palette: uint8 [256, 3], the colour of each label.
-    likelihood: what the decoder's output parameterises.
-    reconstruct: add the reconstruction column (M2 models).
 
   Returns:
     float [n, columns, H, W, 3] in [0, 1].
   """
-  x = jnp.asarray(x, jnp.float32)
-  hw = labels.shape[1:3]
-  logits = nets.classify(x)
-  pred = jnp.argmax(metrics.resize_logits(logits, hw), -1)
   colours = palette.astype(np.float32) / 255.0
-  show = lambda a: np.asarray(jax.image.resize(
-      jnp.asarray(a if a.shape[-1] == 3 else jnp.repeat(a, 3, -1)),
-      (a.shape[0], *hw, 3), 'bilinear'))
-  columns = [show(x), colours[np.asarray(labels)], colours[np.asarray(pred)]]
-  if reconstruct:
-    y = jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
-    z, _ = nets.encode(x, y)
-    columns.append(show(losses.likelihood_mean(nets.decode(y, z), likelihood)))
-  return np.clip(np.stack(columns, axis=1), 0.0, 1.0)
+  columns = [np.asarray(outputs['image']), colours[np.asarray(labels)],
+             colours[np.asarray(outputs['predicted'])]]
+  if 'reconstruction' in outputs:
+    columns.append(np.asarray(outputs['reconstruction']))
+  return np.stack(columns, axis=1)
 
 
 def save_grid(grid: np.ndarray, path: str, titles: list[str],
