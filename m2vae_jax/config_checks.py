@@ -51,6 +51,10 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.data.labeled_shear < 0:
     raise ConfigError(f'data.labeled_shear={config.data.labeled_shear} must '
                       'be >= 0 (the largest shear factor; 0: off)')
+  if config.model.max_block_repeats < 0:
+    raise ConfigError('model.max_block_repeats='
+                      f'{config.model.max_block_repeats} must be >= 0 (0: '
+                      'every MobileNetV2 block)')
   if config.model.shared_encoder and (
       config.model.name != 'deeplab' or config.model.latent_stride % 4):
     raise ConfigError('model.shared_encoder reads the DeepLab classifier\'s '

@@ -92,6 +92,21 @@ def test_block_plan_turns_stride_into_dilation(output_stride):
   assert sum(b['residual'] for b in plan) == 10
 
 
+@pytest.mark.parametrize('output_stride', [8, 16, 32])
+def test_capped_repeats_keep_every_stage_stride_and_rate(output_stride):
+  full = mobilenet.block_plan(1.0, output_stride)
+  capped = mobilenet.block_plan(1.0, output_stride, max_repeats=2)
+  # Stages of 3 and 4 blocks lose their last residual blocks: 17 -> 12.
+  assert len(full) == 17 and len(capped) == 12
+  firsts = lambda plan: [b for i, b in enumerate(plan)
+                         if i == 0 or plan[i - 1]['stage'] != b['stage']]
+  assert firsts(capped) == firsts(full)  # Strides, rates, channels.
+  assert {b['stage'] for b in capped if b['residual']} == {1, 2, 3, 4, 5}
+  assert capped[-1]['dilation'] == full[-1]['dilation']
+  with pytest.raises(ValueError, match='max_repeats must be >= 0'):
+    mobilenet.block_plan(1.0, output_stride, max_repeats=-1)
+
+
 def test_make_divisible_and_num_groups():
   rounded = [mobilenet.make_divisible(c) for c in (4, 6, 24, 36, 48, 80)]
   assert rounded == [8, 8, 24, 40, 48, 80]

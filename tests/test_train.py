@@ -45,7 +45,9 @@ def test_tiny_m2_run_writes_the_workdir(config, tmp_path):
   assert saved == result
   assert saved['step'] == 6 and saved['split'] == 'test'
   assert saved['num_examples'] == 60  # The whole split, padding dropped.
-  assert 0.0 <= saved['accuracy'] <= 1.0
+  # Chance is 0.1; six steps on the learnable fake digits reach 0.2
+  # (12 of 60, measured), where a broken step or eval stays at chance.
+  assert saved['accuracy'] >= 0.15
   # Which classes it confuses: rows are the true classes of all 60 images.
   confusion = np.array(saved['confusion'])
   assert confusion.shape == (10, 10) and confusion.sum() == 60
@@ -185,14 +187,19 @@ def test_labeled_augmentation_moves_only_the_labeled_batch(
     middle = slice(13, 15)
     assert abs(ink(l_moved, middle).sum() - ink(l_plain, middle).sum()) < (
         0.2 * ink(l_plain, middle).sum())
-  result = moved.run()
-  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+  assert moved.run()['step'] == 6  # It trains (accuracy: still chance).
 
 
 @pytest.mark.parametrize('field', ['labeled_shift', 'labeled_shear'])
 def test_negative_labeled_augmentation_is_refused(config, tmp_path, field):
   with pytest.raises(ConfigError, match=f'data.{field}=-1'):
     train.Trainer(config(**{f'data.{field}': -1}), str(tmp_path / 'n'))
+
+
+def test_negative_block_repeats_are_refused(config, tmp_path):
+  c = config('digit_scenes_m2', **{'model.max_block_repeats': -1})
+  with pytest.raises(ConfigError, match='model.max_block_repeats=-1 must'):
+    train.Trainer(c, str(tmp_path / 'n'))
 
 
 def test_the_step_is_compiled_once(config, tmp_path):
@@ -368,7 +375,10 @@ def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
   for k in ('a_spread', 'a_std'):
     assert one[k] > 0.0
     assert one[k] == pytest.approx(other[k], rel=1e-5)
-  assert 0.0 <= one['changed_by_a'] <= 1.0
+  # At init q(y|x,a) reads a, so another image's a moves some predictions
+  # (a third of them, measured); which image is "another" depends on the
+  # batch, so this share, unlike the two above, does.
+  assert one['changed_by_a'] > 0.1 and other['changed_by_a'] > 0.1
   assert 'a_spread' not in _evaluate_at_init(config(), tmp_path / 'm2')
 
 
@@ -449,9 +459,11 @@ def test_objective_variants_take_a_finite_step(config, tmp_path, overrides):
 @pytest.mark.parametrize('name', ['mnist_adgm', 'mnist_sdgm', 'mnist_m1m2'])
 def test_other_model_configs_train(config, tmp_path, name):
   # With the marginal term, which each model's objective must carry.
+  # Six steps leave these models at chance: what must hold is that they
+  # train and their terms stay finite.
   result = train.train_and_evaluate(config(name, marginal_weight=10.0),
                                     str(tmp_path / name))
-  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+  assert result['step'] == 6
   with open(tmp_path / name / 'metrics.jsonl', encoding='utf-8') as f:
     last = [json.loads(line) for line in f if 'train_loss' in line][-1]
   assert np.isfinite(last['train_unlabeled_loss'])
@@ -468,8 +480,7 @@ def test_maaloe_code_settings_train(idx_dir, tfds_dir, tmp_path, name):
   assert c.model.weight_init == 'maaloe'
   full = load_config(name, 'maaloe')
   assert full.num_train_steps == 500_000
-  result = train.train_and_evaluate(c, str(tmp_path / name))
-  assert result['step'] == 6 and 0.0 <= result['accuracy'] <= 1.0
+  assert train.train_and_evaluate(c, str(tmp_path / name))['step'] == 6
 
 
 def test_tiny_twins_keep_their_configs_depths():

@@ -199,6 +199,8 @@ class DeepLabV3Plus(nn.Module):
     norm: 'none' (the paper), 'group' or 'layer', in backbone, ASPP and
       decoder alike (not in the output heads).
     head_bias: initial bias of the output heads (e.g. a prior's logit).
+    max_repeats: at most this many backbone blocks per MobileNetV2 stage
+      (0: all; `mobilenet.block_plan`).
   """
 
   num_outputs: int | tuple[int, ...]
@@ -209,6 +211,7 @@ class DeepLabV3Plus(nn.Module):
   decoder_channels: int = 256
   norm: str = 'none'
   head_bias: float = 0.0
+  max_repeats: int = 0
 
   @nn.compact
   def __call__(self, x: Array, with_features: bool = False):
@@ -229,7 +232,11 @@ class DeepLabV3Plus(nn.Module):
     """
     _, height, width, _ = x.shape
     features = mobilenet.MobileNetV2(
-      self.width_multiplier, self.output_stride, self.norm, name='backbone'
+      self.width_multiplier,
+      self.output_stride,
+      self.norm,
+      self.max_repeats,
+      name='backbone',
     )(x)
     rates = self.atrous_rates
     if rates is None:

@@ -45,7 +45,7 @@ def _deeplab_m2(config: ml_collections.ConfigDict, task: Task) -> m2_lib.M2:
       width_multiplier=cfg.width_multiplier, output_stride=cfg.output_stride,
       atrous_rates=tuple(cfg.atrous_rates) or None,
       aspp_channels=cfg.aspp_channels, decoder_channels=cfg.decoder_channels,
-      norm=cfg.norm)
+      norm=cfg.norm, max_repeats=cfg.max_block_repeats)
   vae = dataclasses.replace(
       settings,
       width_multiplier=cfg.vae_width_multiplier or cfg.width_multiplier,

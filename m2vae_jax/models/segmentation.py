@@ -30,6 +30,7 @@ class DeepLabSettings:
   aspp_channels: int = 256
   decoder_channels: int = 256
   norm: str = 'none'
+  max_repeats: int = 0             # backbone blocks per stage (0: all)
 
   def build(self, num_outputs, name: str,
             head_bias: float = 0.0) -> deeplab.DeepLabV3Plus:
@@ -38,7 +39,7 @@ class DeepLabSettings:
         output_stride=self.output_stride, atrous_rates=self.atrous_rates,
         aspp_channels=self.aspp_channels,
         decoder_channels=self.decoder_channels, norm=self.norm,
-        head_bias=head_bias, name=name)
+        head_bias=head_bias, max_repeats=self.max_repeats, name=name)
 
 
 class Classifier(nn.Module):
