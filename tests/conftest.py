@@ -8,6 +8,8 @@ import gzip
 import os
 import socket
 import tempfile
+from typing import Any
+from typing import NamedTuple
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
@@ -15,13 +17,17 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# Fast compiles, and compiled programs shared across tests, workers and the
+# commands tests launch (segmentation models take seconds to compile).
+COMPILE_SETTINGS = {
+    'jax_disable_most_optimizations': True,
+    'jax_compilation_cache_dir': os.path.join(
+        tempfile.gettempdir(), f'm2vae_jax_test_cache_{os.getuid()}'),
+    'jax_persistent_cache_min_compile_time_secs': 0.5,
+}
 jax.config.update('jax_num_cpu_devices', 8)
-jax.config.update('jax_disable_most_optimizations', True)
-# Several tests compile the same tiny networks (segmentation models take
-# seconds to compile): share compiled programs across tests and workers.
-jax.config.update('jax_compilation_cache_dir', os.path.join(
-    tempfile.gettempdir(), f'm2vae_jax_test_cache_{os.getuid()}'))
-jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
+for _name, _value in COMPILE_SETTINGS.items():
+  jax.config.update(_name, _value)
 
 NUM_DEVICES = 8
 
@@ -69,6 +75,29 @@ def tfds_dir(tmp_path_factory):
   return str(tmp_path_factory.mktemp('tfds'))
 
 
+class TrainedRun(NamedTuple):
+  workdir: str
+  data_folder: str
+  config: Any
+  result: dict
+
+
+@pytest.fixture(scope='session')
+def camvid_baseline_run(tmp_path_factory) -> TrainedRun:
+  """camvid_baseline's tiny twin trained once per worker on a fabricated
+  CamVid folder (tests that share it are one xdist_group, so one worker
+  trains it)."""
+  from m2vae_jax import train  # pylint: disable=g-import-not-at-top
+  from tests.camvid_tree import make_camvid_tree  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('camvid_run')
+  folder = make_camvid_tree(root / 'cv')
+  config = load_config('camvid_baseline', **{
+      'data.manual_dir': folder, 'data.tfds_data_dir': str(root / 'tfds')})
+  workdir = str(root / 'work')
+  result = train.train_and_evaluate(config, workdir)
+  return TrainedRun(workdir, folder, config, result)
+
+
 @pytest.fixture(name='network_unreachable')
 def network_unreachable_fixture(monkeypatch):
   """Every connection fails as on a machine without internet."""
@@ -76,6 +105,17 @@ def network_unreachable_fixture(monkeypatch):
     raise OSError('[Errno -2] Name or service not known')
 
   monkeypatch.setattr(socket, 'create_connection', unreachable)
+
+
+def subprocess_env(devices: int | None = None) -> dict[str, str]:
+  """The environment of a command a test launches: CPU only, quiet, this
+  session's compile settings and, if given, `devices` CPU devices."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  env.update({k.upper(): str(int(v) if isinstance(v, bool) else v)
+              for k, v in COMPILE_SETTINGS.items()})
+  if devices is not None:
+    env['JAX_NUM_CPU_DEVICES'] = str(devices)
+  return env
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

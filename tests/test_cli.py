@@ -4,12 +4,9 @@ Every bad input stops before the first training step with one line naming
 the field or file, no traceback, and nothing written to the workdir.
 """
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,12 +17,12 @@ from m2vae_jax.errors import UserError
 from tests.conftest import REPO
 from tests.conftest import load_config
 from tests.conftest import make_idx_dir
+from tests.conftest import subprocess_env
 from tests.conftest import write_idx
 
 
 def _cli(workdir, *flags, devices=1, timeout=300):
-  env = dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices),
-             TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  env = subprocess_env(devices)
   cmd = [sys.executable, '-m', 'experiments.train',
          '--config=configs/mnist_m2.py:tiny', f'--workdir={workdir}', *flags]
   return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True,
@@ -154,39 +151,3 @@ def test_first_run_without_network_ends_in_one_line(tmp_path, capsys):
   assert lines[-1].startswith('error: MNIST is not prepared in ')
   assert '--config.data.idx_dir=DIR' in lines[-1]
   assert 'Traceback' not in '\n'.join(lines)
-
-
-def test_sigkill_then_rerun_matches_an_uninterrupted_run(idx_dir, tfds_dir,
-                                                         tmp_path):
-  flags = [f'--config.data.idx_dir={idx_dir}',
-           f'--config.data.tfds_data_dir={tfds_dir}',
-           '--config.num_train_steps=120', '--config.checkpoint_every_steps=10',
-           '--config.log_every_steps=10', '--config.figures=False']
-  straight = tmp_path / 'straight'
-  assert _cli(straight, *flags).returncode == 0
-  killed = tmp_path / 'killed'
-  env = dict(os.environ, JAX_NUM_CPU_DEVICES='1', TF_CPP_MIN_LOG_LEVEL='3',
-             JAX_PLATFORMS='cpu')
-  proc = subprocess.Popen(
-      [sys.executable, '-m', 'experiments.train',
-       '--config=configs/mnist_m2.py:tiny', f'--workdir={killed}', *flags],
-      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  checkpoints = killed / 'checkpoints'
-  deadline = time.time() + 240
-  while time.time() < deadline and proc.poll() is None:
-    done = [d for d in (os.listdir(checkpoints) if checkpoints.exists()
-                        else []) if d.isdigit()]
-    if done:
-      break
-    time.sleep(0.05)
-  assert proc.poll() is None, 'the run ended before it could be killed'
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  assert not (killed / 'eval.json').exists()
-  rerun = _cli(killed, *flags)
-  assert rerun.returncode == 0, rerun.stderr[-2000:]
-  assert 'Resuming from the checkpoint at step' in rerun.stderr
-  with open(straight / 'eval.json', encoding='utf-8') as f:
-    expected = json.load(f)
-  with open(killed / 'eval.json', encoding='utf-8') as f:
-    assert json.load(f) == expected

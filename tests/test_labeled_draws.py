@@ -1,7 +1,6 @@
 """tools/labeled_draws, run as a user types it (its flags would clash
 with other benchmark scripts' in this process)."""
 
-import os
 import re
 import subprocess
 import sys
@@ -13,10 +12,11 @@ from m2vae_jax.data import mnist
 from m2vae_jax.data import pipeline
 from tests.conftest import REPO
 from tests.conftest import load_config
+from tests.conftest import subprocess_env
 
 
 def _labeled_draws(*flags):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  env = subprocess_env()
   return subprocess.run(
       [sys.executable, '-m', 'tools.labeled_draws',
        '--config=configs/mnist_sdgm.py:tiny', *flags],

@@ -15,6 +15,7 @@ from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 from tests.conftest import REPO
 from tests.conftest import load_config
+from tests.conftest import subprocess_env
 
 
 def _config(idx_dir, tfds_dir, **overrides):
@@ -109,7 +110,7 @@ def test_command_line_trains_where_tensorflow_cannot_be_imported(
   flags = ['--config=configs/mnist_m2.py:tiny', f'--arrays={arrays}',
            f'--config.data.idx_dir={idx_dir}',
            f'--config.data.tfds_data_dir={tfds_dir}', '--config.figures=False']
-  env = dict(os.environ, JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3')
+  env = subprocess_env()
   run = lambda code, *more: subprocess.run(
       [sys.executable, '-c', code, *flags, *more], cwd=REPO, env=env,
       capture_output=True, text=True, timeout=300, check=False)

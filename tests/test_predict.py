@@ -18,21 +18,10 @@ from m2vae_jax import train
 from m2vae_jax import workdir as workdir_lib
 from m2vae_jax.errors import UserError
 from tests.camvid_tree import frame_name
-from tests.camvid_tree import make_camvid_tree
 from tests.conftest import REPO
 from tests.conftest import fake_digits
 from tests.conftest import load_config
-
-
-@pytest.fixture(scope='module')
-def camvid_run(tmp_path_factory):
-  root = tmp_path_factory.mktemp('camvid_run')
-  folder = make_camvid_tree(root / 'cv')
-  config = load_config('camvid_baseline', **{
-      'data.manual_dir': folder, 'data.tfds_data_dir': str(root / 'tfds')})
-  workdir = str(root / 'work')
-  train.train_and_evaluate(config, workdir)
-  return workdir, folder, config
+from tests.conftest import subprocess_env
 
 
 def _images_folder(path, camvid_folder):
@@ -53,8 +42,10 @@ def _images_folder(path, camvid_folder):
   return str(path)
 
 
-def test_segmentation_masks_at_each_images_size(camvid_run, tmp_path):
-  workdir, folder, config = camvid_run
+@pytest.mark.xdist_group('camvid_baseline_run')
+def test_segmentation_masks_at_each_images_size(camvid_baseline_run,
+                                                tmp_path):
+  workdir, folder, config, _ = camvid_baseline_run
   images = _images_folder(tmp_path / 'in', folder)
   out = str(tmp_path / 'out')
   assert predict.write_predictions(workdir, images, out) == 3
@@ -85,11 +76,12 @@ def test_overlay_blends_the_label_colours():
   np.testing.assert_array_equal(out[0, 1], [114, 82, 114])  # road half-way
 
 
-def test_the_command_names_skipped_files(camvid_run, tmp_path):
-  workdir, folder, _ = camvid_run
+@pytest.mark.xdist_group('camvid_baseline_run')
+def test_the_command_names_skipped_files(camvid_baseline_run, tmp_path):
+  workdir, folder, _, _ = camvid_baseline_run
   images = _images_folder(tmp_path / 'in', folder)
   out = tmp_path / 'out'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', JAX_PLATFORMS='cpu')
+  env = subprocess_env()
   result = subprocess.run(
       [sys.executable, '-m', 'experiments.predict', f'--workdir={workdir}',
        f'--images={images}', f'--out={out}'], cwd=REPO, env=env,

@@ -26,30 +26,29 @@ def trained_fixture(idx_dir, tfds_dir, tmp_path_factory):
 
 def test_restored_run_scores_what_its_eval_json_says(trained):
   workdir, saved = trained
-  trainer, state = saved_run.restore(workdir)
-  result = saved_run.evaluate_translated(
-      trainer, state.eval_params, 0, 0)
+  run = saved_run.restore(workdir)
+  assert run.step == saved['step']
+  result = saved_run.evaluate_translated(run, 0, 0)
   assert result['accuracy'] == saved['accuracy']
   assert result['confusion'] == saved['confusion']
 
 
 def test_translation_moves_the_digits_and_leaves_the_split_as_it_was(trained):
-  trainer, state = saved_run.restore(trained[0])
-  before = trainer.data.eval['image'].copy()
+  run = saved_run.restore(trained[0])
+  before = run.data.eval['image'].copy()
   # Moved out of the frame every image is blank: one prediction for all.
-  blank = saved_run.evaluate_translated(
-      trainer, state.eval_params, 28, 0)
+  blank = saved_run.evaluate_translated(run, 28, 0)
   predicted = np.asarray(blank['confusion']).sum(0)
   assert np.count_nonzero(predicted) == 1
-  np.testing.assert_array_equal(trainer.data.eval['image'], before)
+  np.testing.assert_array_equal(run.data.eval['image'], before)
 
 
 def test_a_folder_without_a_run_or_checkpoint_says_so(trained, tmp_path):
   with pytest.raises(ConfigError, match='no config.json'):
     saved_run.restore(str(tmp_path))
-  with open(os.path.join(trained[0], 'config.json'), encoding='utf-8') as f:
-    config = f.read()
-  (tmp_path / 'config.json').write_text(config, encoding='utf-8')
+  for name in ('config.json', 'task.json'):
+    with open(os.path.join(trained[0], name), encoding='utf-8') as f:
+      (tmp_path / name).write_text(f.read(), encoding='utf-8')
   with pytest.raises(ConfigError, match='holds no checkpoint'):
     saved_run.restore(str(tmp_path))
 
@@ -62,9 +61,9 @@ def test_a_shift_that_is_not_dy_dx_is_refused():
 
 def test_predictions_give_the_confusion_matrix_of_eval_json(trained):
   workdir, saved = trained
-  trainer, state = saved_run.restore(workdir)
-  given = trainer.evaluator.predict(state.eval_params)
-  labels = trainer.data.eval['label']
+  run = saved_run.restore(workdir)
+  given = run.evaluator.predict(run.params)
+  labels = run.data.eval['label']
   confusion = np.zeros((10, 10), int)
   np.add.at(confusion, (labels, given), 1)
   assert confusion.tolist() == saved['confusion']
@@ -84,10 +83,11 @@ def test_tile_lays_images_out_row_by_row():
 
 def test_scripts_for_classifiers_refuse_a_segmentation_run(trained,
                                                            monkeypatch):
-  trainer, state = saved_run.restore(trained[0])
-  assert saved_run.restore_classifier(trained[0])[0].task == trainer.task
-  segmenting = dataclasses.replace(trainer.task, segmentation=True)
-  monkeypatch.setattr(trainer, 'task', segmenting)
-  monkeypatch.setattr(saved_run, 'restore', lambda *_: (trainer, state))
+  run = saved_run.restore(trained[0])
+  assert saved_run.restore_classifier(trained[0]).task == run.task
+  segmenting = dataclasses.replace(
+      run, run=dataclasses.replace(
+          run.run, task=dataclasses.replace(run.task, segmentation=True)))
+  monkeypatch.setattr(saved_run, 'restore', lambda *_: segmenting)
   with pytest.raises(ConfigError, match='holds a segmentation run'):
     saved_run.restore_classifier('workdirs/seg')

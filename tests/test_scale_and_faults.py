@@ -10,6 +10,7 @@ import sys
 import time
 
 from tests.conftest import REPO
+from tests.conftest import subprocess_env
 
 
 def _free_port() -> int:
@@ -23,11 +24,6 @@ def _command(workdir, flags):
           '--config=configs/mnist_m2.py:tiny', f'--workdir={workdir}', *flags]
 
 
-def _env(devices):
-  return dict(os.environ, JAX_NUM_CPU_DEVICES=str(devices),
-              JAX_PLATFORMS='cpu', TF_CPP_MIN_LOG_LEVEL='3')
-
-
 def _eval(workdir):
   with open(os.path.join(workdir, 'eval.json'), encoding='utf-8') as f:
     return json.load(f)
@@ -38,7 +34,7 @@ def test_two_processes_match_one(idx_dir, tfds_dir, tmp_path):
            f'--config.data.tfds_data_dir={tfds_dir}',
            '--config.num_train_steps=8', '--config.figures=False']
   single = tmp_path / 'single'
-  out = subprocess.run(_command(single, flags), cwd=REPO, env=_env(4),
+  out = subprocess.run(_command(single, flags), cwd=REPO, env=subprocess_env(4),
                        capture_output=True, text=True, timeout=300,
                        check=False)
   assert out.returncode == 0, out.stderr[-3000:]
@@ -48,8 +44,8 @@ def test_two_processes_match_one(idx_dir, tfds_dir, tmp_path):
       _command(multi, flags + [
           '--distributed', f'--coordinator_address=localhost:{port}',
           '--num_processes=2', f'--process_id={i}']),
-      cwd=REPO, env=_env(2), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-      text=True) for i in range(2)]
+      cwd=REPO, env=subprocess_env(2), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(2)]
   outs = [p.communicate(timeout=300) for p in procs]
   for p, (_, err) in zip(procs, outs):
     assert p.returncode == 0, err[-3000:]
@@ -69,9 +65,9 @@ def test_sigterm_saves_and_the_rerun_resumes(idx_dir, tfds_dir, tmp_path):
            '--config.checkpoint_every_steps=100000',
            '--config.log_every_steps=1', '--config.figures=False']
   workdir = tmp_path / 'w'
-  proc = subprocess.Popen(_command(workdir, flags), cwd=REPO, env=_env(1),
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
+  proc = subprocess.Popen(_command(workdir, flags), cwd=REPO,
+                          env=subprocess_env(1), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
   metrics = workdir / 'metrics.jsonl'
   deadline = time.time() + 240
   while time.time() < deadline and not (
@@ -89,8 +85,8 @@ def test_sigterm_saves_and_the_rerun_resumes(idx_dir, tfds_dir, tmp_path):
           f'--config.num_train_steps={saved[0] + 2}',
           '--config.checkpoint_every_steps=100000',
           '--config.log_every_steps=1', '--config.figures=False']),
-      cwd=REPO, env=_env(1), capture_output=True, text=True, timeout=300,
-      check=False)
+      cwd=REPO, env=subprocess_env(1), capture_output=True, text=True,
+      timeout=300, check=False)
   assert out.returncode == 0, out.stderr[-3000:]
   assert f'Resuming from the checkpoint at step {saved[0]}' in out.stderr
   assert _eval(workdir)['step'] == saved[0] + 2
@@ -99,7 +95,8 @@ def test_sigterm_saves_and_the_rerun_resumes(idx_dir, tfds_dir, tmp_path):
 def test_sigkill_during_saves_never_leaves_a_bad_checkpoint(
     idx_dir, tfds_dir, tmp_path):
   """Saving every step, a kill almost surely lands inside a save; the
-  rerun must restore the last complete checkpoint and finish."""
+  rerun must restore the last complete checkpoint and finish as a run
+  never killed does (the data streams resume at the step)."""
   flags = [f'--config.data.idx_dir={idx_dir}',
            f'--config.data.tfds_data_dir={tfds_dir}',
            '--config.num_train_steps=40', '--config.checkpoint_every_steps=1',
@@ -109,8 +106,8 @@ def test_sigkill_during_saves_never_leaves_a_bad_checkpoint(
   checkpoints = workdir / 'checkpoints'
   interrupted_saves = 0
   for attempt in range(3):
-    proc = subprocess.Popen(_command(workdir, flags), cwd=REPO, env=_env(1),
-                            stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_command(workdir, flags), cwd=REPO,
+                            env=subprocess_env(1), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     seen = set(os.listdir(checkpoints)) if checkpoints.exists() else set()
@@ -125,9 +122,16 @@ def test_sigkill_during_saves_never_leaves_a_bad_checkpoint(
     if any('tmp' in d for d in os.listdir(checkpoints)):
       interrupted_saves += 1
   assert interrupted_saves > 0, 'no kill landed inside a save'
-  out = subprocess.run(_command(workdir, flags), cwd=REPO, env=_env(1),
-                       capture_output=True, text=True, timeout=300,
-                       check=False)
+  out = subprocess.run(_command(workdir, flags), cwd=REPO,
+                       env=subprocess_env(1), capture_output=True, text=True,
+                       timeout=300, check=False)
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'Resuming from the checkpoint at step' in out.stderr
   assert _eval(workdir)['step'] == 40
+  straight = tmp_path / 'straight'
+  out = subprocess.run(
+      _command(straight, flags + ['--config.checkpoint_every_steps=40']),
+      cwd=REPO, env=subprocess_env(1), capture_output=True, text=True,
+      timeout=300, check=False)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert _eval(workdir) == _eval(straight)

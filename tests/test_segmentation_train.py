@@ -44,14 +44,8 @@ def _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir=None, **overrides):
 SPLITS = {'voc': 'validation', 'camvid': 'val', 'digit': 'test'}
 
 
-@pytest.mark.parametrize('name', ['digit_scenes_baseline', 'digit_scenes_m2',
-                                  'voc_baseline', 'voc_m2', 'camvid_baseline',
-                                  'camvid_m2'])
-def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
-                               tmp_path):
-  workdir = str(tmp_path / name)
-  result = train.train_and_evaluate(
-      _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir), workdir)
+def _check_tiny_run(name, workdir, result):
+  """What every tiny segmentation run must leave in its workdir."""
   with open(os.path.join(workdir, 'eval.json'), encoding='utf-8') as f:
     saved = json.load(f)
   assert saved == result
@@ -59,7 +53,10 @@ def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
                         'per_class_iou'}
   num_classes = 21 if name.startswith('voc') else 11
   assert len(saved['per_class_iou']) == num_classes
-  assert 0.0 <= saved['miou'] <= 1.0
+  # Six steps leave the twins near chance (pixel accuracy ~1/11, measured),
+  # so no floor: the scores must be those of the classes present.
+  ious = [v for v in saved['per_class_iou'] if v is not None]
+  assert ious and saved['miou'] == pytest.approx(np.mean(ious))
   assert saved['split'] == SPLITS[name.split('_')[0]]
   assert os.path.getsize(os.path.join(workdir, 'segmentation.png')) > 1000
   with open(os.path.join(workdir, 'metrics.jsonl'), encoding='utf-8') as f:
@@ -69,33 +66,47 @@ def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
     assert np.isfinite(last['train_unlabeled_loss'])
 
 
-@pytest.mark.parametrize('name', ['digit_scenes_m2', 'camvid_m2'])
+@pytest.mark.parametrize('name', ['digit_scenes_baseline', 'digit_scenes_m2',
+                                  'voc_baseline', 'voc_m2', 'camvid_m2'])
+def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
+                               tmp_path):
+  workdir = str(tmp_path / name)
+  result = train.train_and_evaluate(
+      _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir), workdir)
+  _check_tiny_run(name, workdir, result)
+
+
+@pytest.mark.xdist_group('camvid_baseline_run')
+def test_tiny_camvid_baseline_run(camvid_baseline_run):
+  """The run test_predict reads (trained once per worker)."""
+  _check_tiny_run('camvid_baseline', camvid_baseline_run.workdir,
+                  camvid_baseline_run.result)
+
+
 def test_segmentation_step_on_one_device_equals_eight(
-    name, idx_dir, tfds_dir, voc_dir, camvid_dir, tmp_path):
-  """camvid_m2 runs in float64: its generative networks' float32 gradients
-  are sums of large terms that cancel (group norm, a coarse z), so the
-  reduction orders the device count changes move them by up to 4% of an
-  array's largest entry; in float64 the two agree to 7e-8 of it (measured),
-  so any real difference would show. About 3 minutes on one core."""
-  c = _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir)
-  wide = name == 'camvid_m2'
+    idx_dir, tfds_dir, voc_dir, camvid_dir, tmp_path):
+  """One segmentation config covers the layer (batch sharding, the
+  pixel sums, the shared encoder); camvid_m2 has the most parts. It runs
+  in float64: its generative networks' float32 gradients are sums of large
+  terms that cancel (group norm, a coarse z), so the reduction orders the
+  device count changes move them by up to 4% of an array's largest entry;
+  in float64 the two agree to 7e-8 of it (measured), so any real
+  difference would show. About 3 minutes on one core."""
+  c = _config('camvid_m2', idx_dir, tfds_dir, voc_dir, camvid_dir)
   outs, initial = [], None
-  with jax.enable_x64(wide):
+  with jax.enable_x64(True):
     for n in (1, NUM_DEVICES):
       mesh = sharding.create_mesh(jax.devices()[:n])
       trainer = train.Trainer(c, str(tmp_path / f'd{n}'), mesh=mesh)
       if initial is None:  # One init for both: it is the slow compile.
-        initial = jax.device_get(trainer.init_state())
-        if wide:
-          initial = jax.tree.map(
-              lambda a: a.astype(np.float64) if a.dtype == np.float32
-              else a, initial)
+        initial = jax.tree.map(
+            lambda a: a.astype(np.float64) if a.dtype == np.float32 else a,
+            jax.device_get(trainer.init_state()))
       state = sharding.put_replicated(initial, mesh)
       batches = trainer.put_batches(*trainer.host_batches(0))
       outs.append(jax.device_get(trainer.train_step(state, *batches)))
-  assert jax.tree.leaves(outs[0][0].params)[0].dtype == (
-      np.float64 if wide else np.float32)
-  assert_same_step(*outs, rtol=1e-7 if wide else 1e-4)
+  assert jax.tree.leaves(outs[0][0].params)[0].dtype == np.float64
+  assert_same_step(*outs, rtol=1e-7)
 
 
 def test_enumeration_is_refused_for_segmentation(idx_dir, tfds_dir, voc_dir,
