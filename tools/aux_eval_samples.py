@@ -57,18 +57,17 @@ def sampled_accuracy(nets, images: np.ndarray, labels: np.ndarray,
 def main(argv):
   del argv
   with cli.user_errors_as_one_line():
-    trainer, state = saved_run.restore(_WORKDIR.value,
-                                       _IDX_DIR.value)
-    config = trainer.config
-    if registry.spec(trainer.config).eval_sums is None:
+    run = saved_run.restore(_WORKDIR.value, _IDX_DIR.value)
+    config = run.config
+    if registry.spec(config).eval_sums is None:
       raise ConfigError(f'{_WORKDIR.value} holds a {config.model.name!r} '
                         'run, not adgm or sdgm')
   # The model the run reports: the moving average if it kept one.
-  nets = objectives.networks(trainer.model, state.eval_params, config)
-  data = trainer.data.eval
-  print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
+  nets = objectives.networks(run.model, run.params, config)
+  data = run.data.eval
+  print(f'step {run.step}, {run.data.eval_split} split, '
         f'{len(data["label"])} examples')
-  result = trainer.evaluator.evaluate(state.eval_params)
+  result = run.evaluator.evaluate(run.params)
   print(f'| a at the mean of q(a|x) | {100 * result["accuracy"]:.2f} |')
   for k in _SAMPLES.value:
     acc = sampled_accuracy(nets, data['image'], data['label'], int(k))

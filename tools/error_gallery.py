@@ -35,15 +35,15 @@ flags.mark_flags_as_required(['workdirs', 'true', 'predicted'])
 def _study(workdir: str, t: int, p: int):
   """(eval labels, eval images, predicted classes, the run's labeled
   images of class t) of one run, with a line of what it gets wrong."""
-  trainer, state = saved_run.restore_classifier(workdir, _IDX_DIR.value)
-  labels = trainer.data.eval['label']
-  given = trainer.evaluator.predict(state.eval_params)
-  train_labels = trainer.data.train['label'][trainer.labeled_indices]
-  labeled = trainer.data.train['image'][trainer.labeled_indices]
-  print(f'{workdir} (step {int(state.step)}): '
+  run = saved_run.restore_classifier(workdir, _IDX_DIR.value)
+  labels = run.data.eval['label']
+  given = run.evaluator.predict(run.params)
+  train_labels = run.data.train['label'][run.labeled_indices]
+  labeled = run.data.train['image'][run.labeled_indices]
+  print(f'{workdir} (step {run.step}): '
         f'{len(saved_run.mistaken(labels, given, t, p))} of '
         f'{int(np.sum(labels == t)):,} {t}s called {p}')
-  return (labels, trainer.data.eval['image'][..., 0], given,
+  return (labels, run.data.eval['image'][..., 0], given,
           labeled[train_labels == t][..., 0])
 
 

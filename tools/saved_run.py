@@ -2,40 +2,69 @@
 model compute from it (translated_eval, error_gallery, aux_eval_samples).
 No flags here: tests import it beside the scripts' own flags."""
 
-import json
-import os
+import dataclasses
+from typing import Any
 
 import ml_collections
 import numpy as np
 
-from m2vae_jax import checkpointing
-from m2vae_jax import train
+from m2vae_jax import sharding
+from m2vae_jax import workdir as workdir_lib
 from m2vae_jax.data import pipeline
 from m2vae_jax.errors import ConfigError
+from m2vae_jax.evaluate import Evaluator
 
 
-def restore(workdir: str, idx_dir: str = ''):
-  """(trainer, state) of the run in `workdir`; `idx_dir` replaces the
-  config's data.idx_dir when the data have moved.
+@dataclasses.dataclass
+class Restored:
+  """A run's parameters (`workdir.load_run`), its data and an evaluator on
+  them: what the scripts read, without a trainer or optimizer state."""
+
+  run: workdir_lib.Run
+  data: pipeline.TaskData
+  labeled_indices: np.ndarray
+  evaluator: Evaluator
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.run.config
+
+  @property
+  def task(self):
+    return self.run.task
+
+  @property
+  def model(self):
+    return self.run.model
+
+  @property
+  def params(self) -> Any:
+    """The parameters the run reports (its moving average if it kept one),
+    replicated on the evaluator's mesh."""
+    return self.run.params
+
+  @property
+  def step(self) -> int:
+    return self.run.step
+
+
+def restore(workdir: str, idx_dir: str = '') -> Restored:
+  """The run in `workdir` with its data; `idx_dir` replaces the config's
+  data.idx_dir when the data have moved.
 
   Raises:
-    ConfigError: the workdir holds no config.json or no checkpoint.
+    ConfigError: the workdir holds no config.json, task.json or checkpoint.
   """
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise ConfigError(f'{workdir} holds no config.json: is it a workdir?')
-  with open(path, encoding='utf-8') as f:
-    config = ml_collections.ConfigDict(json.load(f))
+  from m2vae_jax import data as data_lib  # pylint: disable=g-import-not-at-top
+  run = workdir_lib.load_run(workdir)
   if idx_dir:
-    config.data.idx_dir = idx_dir
-  trainer = train.Trainer(config, workdir)
-  manager = checkpointing.create_manager(workdir)
-  restored = checkpointing.restore_latest(manager, trainer.init_state())
-  manager.close()
-  if restored is None:
-    raise ConfigError(f'{workdir} holds no checkpoint')
-  state, _ = restored
-  return trainer, state
+    run.config.data.idx_dir = idx_dir
+  data = data_lib.load_task_data(run.config.data)
+  mesh = sharding.create_mesh()
+  run = dataclasses.replace(
+      run, params=sharding.put_replicated(run.params, mesh))
+  return Restored(run, data, pipeline.labeled_indices(run.config, data),
+                  Evaluator(run.model, run.config, run.task, data, mesh))
 
 
 def restore_classifier(workdir: str, idx_dir: str = ''):
@@ -44,11 +73,11 @@ def restore_classifier(workdir: str, idx_dir: str = ''):
   Raises:
     ConfigError: as `restore`, or the run segments images.
   """
-  trainer, state = restore(workdir, idx_dir)
-  if trainer.task.segmentation:
+  restored = restore(workdir, idx_dir)
+  if restored.task.segmentation:
     raise ConfigError(f'{workdir} holds a segmentation run; this script '
                       'reads classification runs')
-  return trainer, state
+  return restored
 
 
 def parse_shift(text: str) -> tuple[int, int]:
@@ -60,15 +89,15 @@ def parse_shift(text: str) -> tuple[int, int]:
   return dy, dx
 
 
-def evaluate_translated(trainer, params, dy: int, dx: int) -> dict:
-  """trainer.evaluator.evaluate(params) with every eval image translated by (dy,
-  dx); the trainer's eval split is left as it was."""
-  data = trainer.data.eval
+def evaluate_translated(restored: Restored, dy: int, dx: int) -> dict:
+  """The run's eval metrics with every eval image translated by (dy, dx);
+  the eval split is left as it was."""
+  data = restored.data.eval
   images = data['image']
   try:
     data['image'] = np.stack(
         [pipeline.translated(im, dy, dx, 0) for im in images])
-    return trainer.evaluator.evaluate(params)
+    return restored.evaluator.evaluate(restored.params)
   finally:
     data['image'] = images
 

@@ -32,15 +32,14 @@ def main(argv):
   del argv
   with cli.user_errors_as_one_line():
     shifts = [saved_run.parse_shift(s) for s in _SHIFTS.value]
-    trainer, state = saved_run.restore_classifier(_WORKDIR.value,
-                                                  _IDX_DIR.value)
-  counts = np.bincount(trainer.data.eval['label'])
-  print(f'step {int(state.step)}, {trainer.data.eval_split} split, '
+    run = saved_run.restore_classifier(_WORKDIR.value, _IDX_DIR.value)
+  counts = np.bincount(run.data.eval['label'])
+  print(f'step {run.step}, {run.data.eval_split} split, '
         f'{int(counts.sum())} examples\n')
   print('| shift dy:dx | accuracy % | largest errors (true -> predicted) |')
   print('| --- | ---: | --- |')
   for dy, dx in shifts:
-    result = saved_run.evaluate_translated(trainer, state.eval_params, dy, dx)
+    result = saved_run.evaluate_translated(run, dy, dx)
     largest = metrics_lib.largest_errors(result['confusion'], _ERRORS.value)
     errors = ', '.join(f'{n} of {counts[t]:,} {t}s -> {p}'
                        for n, t, p in largest)
