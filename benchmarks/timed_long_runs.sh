@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Trains the long MNIST runs of issue 4 side by side on one accelerator for a
-# fixed wall-clock budget, from arrays exported by benchmarks/offline_data.py
+# fixed wall-clock budget, from arrays exported by experiments/export_data.py
 # (so the machine needs JAX but not TensorFlow):
 #
 #   bash benchmarks/timed_long_runs.sh ARRAYS.npz ROOT SECONDS [NAME ...] \
@@ -39,8 +39,8 @@ mkdir -p "$root"
 pids=()
 for name in "${names[@]}"; do
   config=${configs[$name]:?unknown run $name (sdgm, adgm or m2)}
-  timeout --preserve-status -k 60 -s TERM "$seconds" python3 -m benchmarks.offline_data \
-    --config="$config" --arrays="$arrays" --workdir="$root/$name" \
+  timeout --preserve-status -k 60 -s TERM "$seconds" python3 -m experiments.train \
+    --config="$config" --config.data.arrays_file="$arrays" --workdir="$root/$name" \
     --config.num_train_steps=1000000 \
     --config.eval_every_steps="${EVAL_EVERY:-4000}" \
     --config.log_every_steps=2000 --config.checkpoint_every_steps=50000 \

@@ -14,7 +14,7 @@ RUNTIME_FIELDS = (
     'num_train_steps', 'log_every_steps', 'eval_every_steps',
     'checkpoint_every_steps', 'keep_checkpoints', 'async_checkpointing',
     'figures', 'data.idx_dir', 'data.tfds_data_dir', 'data.manual_dir',
-    'data.prefetch', 'data.workers', 'eval_batch_size',
+    'data.prefetch', 'data.workers', 'data.arrays_file', 'eval_batch_size',
 )
 
 
@@ -123,6 +123,9 @@ def get_default_config() -> ml_collections.ConfigDict:
   c.data.name = 'mnist'
   c.data.idx_dir = ''              # local IDX folder instead of TFDS mnist
   c.data.tfds_data_dir = ''        # '' = TFDS default (~/tensorflow_datasets)
+  # An .npz of this data block's arrays (experiments.export_data) read
+  # instead of the data set: training without TensorFlow or internet.
+  c.data.arrays_file = ''
   c.data.train_split = 'train'
   c.data.eval_split = 'test'
   c.data.num_labeled = 100         # labeled training examples (-1: all)

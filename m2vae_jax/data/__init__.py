@@ -2,7 +2,8 @@
 
 `load_task_data(config.data)` returns a `pipeline.TaskData`; the data set is
 picked by `config.data.name` from `LOADERS`. Loaders import TFDS lazily, so
-`import m2vae_jax.data` stays cheap.
+`import m2vae_jax.data` stays cheap; with `data.arrays_file` a file of
+exported arrays replaces the loader (`arrays`), and TFDS is not imported.
 """
 
 from collections.abc import Callable
@@ -53,7 +54,11 @@ LOADERS: dict[str, Callable[[ml_collections.ConfigDict], pipeline.TaskData]] = {
 
 
 def load_task_data(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
-  """Loads the data set named by `cfg.name` (a `config.data` block)."""
+  """Loads the data set named by `cfg.name` (a `config.data` block), or
+  the file `cfg.arrays_file` exported from it (`arrays`: no TFDS)."""
+  if cfg.arrays_file:
+    from m2vae_jax.data import arrays  # pylint: disable=g-import-not-at-top
+    return arrays.load(cfg.arrays_file, cfg)
   if cfg.name not in LOADERS:
     raise ConfigError(f'data.name={cfg.name!r} is not one of '
                       f'{sorted(LOADERS)}')

@@ -1,48 +1,34 @@
-r"""Trains on a machine without TensorFlow, from arrays exported where it is.
+"""A data set as one .npz file: train without TensorFlow or internet.
 
 The input pipeline reads every data set through TFDS, which needs
 TensorFlow. A lent accelerator machine may have JAX but neither TensorFlow
-nor internet. Export the arrays a config reads on a machine that has them,
-carry the file, and train with the same config there:
+nor internet. Export the arrays a config reads where they can be loaded,
+carry the file, and train with the same config and
+`--config.data.arrays_file=FILE` (`load_task_data` then reads the file and
+imports no TFDS):
 
-  python -m benchmarks.offline_data --config=configs/mnist_sdgm.py \
-      --config.data.idx_dir=../shared/data/mnist-dev --arrays=mnist.npz
-  python -m benchmarks.offline_data --config=configs/mnist_sdgm.py \
-      --config.data.idx_dir=../shared/data/mnist-dev --arrays=mnist.npz \
-      --workdir=workdirs/mnist_sdgm --config.num_train_steps=100000
+  python -m experiments.export_data --config=configs/mnist_sdgm.py \
+      --config.data.idx_dir=../shared/data/mnist-dev --out=mnist.npz
+  python -m experiments.train --config=configs/mnist_sdgm.py \
+      --workdir=workdirs/mnist_sdgm --config.data.arrays_file=mnist.npz
 
-Without --workdir it exports; with one it trains. The file holds exactly
-what `load_task_data(config.data)` returns, in the same order, so the run
-is the one `python -m experiments.train` makes with that config: the same
-labeled subset and the same batches. Training refuses a config whose data
-block differs from the exported one (runtime fields such as data.idx_dir
-aside), and the workdir is an ordinary one that experiments.train resumes.
+The file holds exactly what the loaders return, in the same order, so the
+run is the one the loaders give with that config: the same labeled subset
+and the same batches. A config whose data block differs from the exported
+one (runtime fields such as data.idx_dir aside) is refused.
 """
 
 import json
 import os
 import zipfile
 
-from absl import app
-from absl import flags
-from absl import logging
 import ml_collections
-from ml_collections import config_flags
 import numpy as np
 
 from m2vae_jax import default_config
 from m2vae_jax.data import pipeline
 from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
-
-_ARRAYS = flags.DEFINE_string(
-    'arrays', None, '.npz file: written without --workdir, read with it.')
-_WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Train into this workdir (omit to export).')
-config_flags.DEFINE_config_file(
-    'config', None, 'Experiment config file (configs/*.py[:variant]).',
-    lock_config=True)
-flags.mark_flags_as_required(['config', 'arrays'])
 
 _PARTS = ('train', 'eval', 'unlabeled')
 # Data fields the trainer applies to the loaded arrays: they may differ.
@@ -66,7 +52,9 @@ def export(task: pipeline.TaskData, data_config: ml_collections.ConfigDict,
             for part in _PARTS if getattr(task, part) is not None
             for name, value in getattr(task, part).items()}
   meta = {'num_classes': task.num_classes, 'eval_split': task.eval_split,
-          'data': data_fields(data_config)}
+          'input_hw': task.input_hw, 'data': data_fields(data_config)}
+  if task.palette is not None:
+    arrays['palette'] = task.palette
   # Written aside and renamed: an interrupted export leaves no half file.
   tmp = f'{path}.tmp'
   with open(tmp, 'wb') as f:
@@ -86,13 +74,14 @@ def load(path: str,
     with np.load(path) as f:
       meta = json.loads(str(f['meta']))
       parts = {}
+      palette = f['palette'] if 'palette' in f.files else None
       for key in f.files:
-        if key != 'meta':
+        if key not in ('meta', 'palette'):
           part, name = key.split('/')
           parts.setdefault(part, {})[name] = f[key]
   except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
-    raise DataError(f'cannot read --arrays={path} ({e}); write it with '
-                    'this script without --workdir') from None
+    raise DataError(f'cannot read data.arrays_file={path} ({e}); write it '
+                    'with python -m experiments.export_data') from None
   # JSON turns tuples into lists; compare what JSON keeps.
   wanted = json.loads(json.dumps(data_fields(data_config)))
   # A field the file lacks counts as its default, as on resume. One the
@@ -110,27 +99,6 @@ def load(path: str,
   return pipeline.TaskData(
       train=parts['train'], eval=parts['eval'],
       unlabeled=parts.get('unlabeled'), num_classes=meta['num_classes'],
-      eval_split=meta['eval_split'])
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  # pylint: disable=g-import-not-at-top
-  from m2vae_jax import cli  # pylint: disable=g-import-not-at-top
-  from m2vae_jax import data as data_lib
-  config = flags.FLAGS.config
-  if _WORKDIR.value is None:
-    with cli.user_errors_as_one_line():
-      task = data_lib.load_task_data(config.data)
-    export(task, config.data, _ARRAYS.value)
-    logging.info('Wrote %s', _ARRAYS.value)
-    return
-  # Every loader of this process now reads the file (and imports no TFDS).
-  data_lib.LOADERS[config.data.name] = lambda cfg: load(_ARRAYS.value, cfg)
-  cli.run_from_command_line(config, _WORKDIR.value)
-
-
-if __name__ == '__main__':
-  logging.set_verbosity(logging.INFO)
-  app.run(main)
+      eval_split=meta['eval_split'], palette=palette,
+      # Absent from files written before it was: the images' own size.
+      input_hw=tuple(meta['input_hw']) if meta.get('input_hw') else None)
