@@ -84,9 +84,9 @@ class TrainedRun(NamedTuple):
 
 @pytest.fixture(scope='session')
 def camvid_baseline_run(tmp_path_factory) -> TrainedRun:
-  """camvid_baseline's tiny twin trained once per worker on a fabricated
-  CamVid folder (tests that share it are one xdist_group, so one worker
-  trains it)."""
+  """camvid_baseline's tiny twin trained on a fabricated CamVid folder.
+  One test uses it (test_predict): xdist's loadgroup, which would send
+  several to one worker, does not group under pytest 9."""
   from m2vae_jax import train  # pylint: disable=g-import-not-at-top
   from tests.camvid_tree import make_camvid_tree  # pylint: disable=g-import-not-at-top
   root = tmp_path_factory.mktemp('camvid_run')

@@ -22,6 +22,7 @@ from tests.conftest import REPO
 from tests.conftest import fake_digits
 from tests.conftest import load_config
 from tests.conftest import subprocess_env
+from tests.test_segmentation_train import check_tiny_run
 
 
 def _images_folder(path, camvid_folder):
@@ -42,10 +43,12 @@ def _images_folder(path, camvid_folder):
   return str(path)
 
 
-@pytest.mark.xdist_group('camvid_baseline_run')
-def test_segmentation_masks_at_each_images_size(camvid_baseline_run,
-                                                tmp_path):
-  workdir, folder, config, _ = camvid_baseline_run
+def test_a_camvid_run_predicts_every_image_and_names_skipped_ones(
+    camvid_baseline_run, tmp_path):
+  """One training (the slow part) serves the tiny run's own checks, the
+  library call and the command."""
+  workdir, folder, config, result = camvid_baseline_run
+  check_tiny_run('camvid_baseline', workdir, result)
   images = _images_folder(tmp_path / 'in', folder)
   out = str(tmp_path / 'out')
   assert predict.write_predictions(workdir, images, out) == 3
@@ -67,28 +70,16 @@ def test_segmentation_masks_at_each_images_size(camvid_baseline_run,
     np.testing.assert_array_equal(np.asarray(im), trainer.evaluator.predict(
         sharding.put_replicated(run.params, trainer.mesh))[0])
   np.testing.assert_array_equal(run.palette, palettes.camvid())
-
-
-def test_overlay_blends_the_label_colours():
-  image = np.full((2, 3, 3), 100, np.uint8)
-  classes = np.array([[0, 3, 3], [8, 8, 0]], np.uint8)
-  out = predict.overlay(image, classes, palettes.camvid())
-  np.testing.assert_array_equal(out[0, 1], [114, 82, 114])  # road half-way
-
-
-@pytest.mark.xdist_group('camvid_baseline_run')
-def test_the_command_names_skipped_files(camvid_baseline_run, tmp_path):
-  workdir, folder, _, _ = camvid_baseline_run
-  images = _images_folder(tmp_path / 'in', folder)
-  out = tmp_path / 'out'
+  # The command: the same files, the skipped ones named.
+  out = tmp_path / 'out_cli'
   env = subprocess_env()
-  result = subprocess.run(
+  command = subprocess.run(
       [sys.executable, '-m', 'experiments.predict', f'--workdir={workdir}',
        f'--images={images}', f'--out={out}'], cwd=REPO, env=env,
       capture_output=True, text=True, timeout=300, check=False)
-  assert result.returncode == 0, result.stderr[-2000:]
-  assert 'Skipped' in result.stderr and 'd_corrupt.png' in result.stderr
-  assert 'e_notes.txt' in result.stderr
+  assert command.returncode == 0, command.stderr[-2000:]
+  assert 'Skipped' in command.stderr and 'd_corrupt.png' in command.stderr
+  assert 'e_notes.txt' in command.stderr
   assert len(os.listdir(out)) == 6
   bad = subprocess.run(
       [sys.executable, '-m', 'experiments.predict',
@@ -98,6 +89,13 @@ def test_the_command_names_skipped_files(camvid_baseline_run, tmp_path):
   assert bad.returncode == 2
   assert bad.stderr.strip().splitlines()[-1].startswith('error: ')
   assert 'holds no config.json' in bad.stderr
+
+
+def test_overlay_blends_the_label_colours():
+  image = np.full((2, 3, 3), 100, np.uint8)
+  classes = np.array([[0, 3, 3], [8, 8, 0]], np.uint8)
+  out = predict.overlay(image, classes, palettes.camvid())
+  np.testing.assert_array_equal(out[0, 1], [114, 82, 114])  # road half-way
 
 
 def test_classification_writes_one_csv_line_per_image(idx_dir, tfds_dir,

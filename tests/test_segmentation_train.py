@@ -44,8 +44,9 @@ def _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir=None, **overrides):
 SPLITS = {'voc': 'validation', 'camvid': 'val', 'digit': 'test'}
 
 
-def _check_tiny_run(name, workdir, result):
-  """What every tiny segmentation run must leave in its workdir."""
+def check_tiny_run(name, workdir, result):
+  """What every tiny segmentation run must leave in its workdir
+  (camvid_baseline's: test_predict checks the run it predicts from)."""
   with open(os.path.join(workdir, 'eval.json'), encoding='utf-8') as f:
     saved = json.load(f)
   assert saved == result
@@ -73,14 +74,7 @@ def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
   workdir = str(tmp_path / name)
   result = train.train_and_evaluate(
       _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir), workdir)
-  _check_tiny_run(name, workdir, result)
-
-
-@pytest.mark.xdist_group('camvid_baseline_run')
-def test_tiny_camvid_baseline_run(camvid_baseline_run):
-  """The run test_predict reads (trained once per worker)."""
-  _check_tiny_run('camvid_baseline', camvid_baseline_run.workdir,
-                  camvid_baseline_run.result)
+  check_tiny_run(name, workdir, result)
 
 
 def test_segmentation_step_on_one_device_equals_eight(
