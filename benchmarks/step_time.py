@@ -25,6 +25,7 @@ from ml_collections import config_flags
 import numpy as np
 
 from benchmarks import flops
+from m2vae_jax import default_config
 from m2vae_jax import optim
 from m2vae_jax import sharding
 from m2vae_jax import train
@@ -90,7 +91,7 @@ def time_step(config, steps: int) -> tuple[float, float]:
       'image': rng.integers(0, 256, (config.batch_size, *shape), np.uint8),
       'label': labels}, mesh)
   unlabeled = None
-  if config.objective == 'm2':
+  if default_config.uses_unlabeled(config):
     unlabeled = sharding.put_batch({'image': rng.integers(
         0, 256, (config.unlabeled_batch_size, *shape), np.uint8)}, mesh)
   gflop = flops.compiled_gflop(step, state, labeled, unlabeled)
@@ -111,8 +112,9 @@ def main(argv):
   config = flags.FLAGS.config
   mlp = config.model.name == 'mlp'  # the naive count is that of M2's MLPs
   classifier = not _task(config).segmentation
-  examples = config.batch_size + (config.unlabeled_batch_size
-                                  if config.objective == 'm2' else 0)
+  examples = config.batch_size + (
+      config.unlabeled_batch_size if default_config.uses_unlabeled(config)
+      else 0)
   device = jax.devices()[0]
   peak = flops.matmul_gflops()
   header = (f'device: {device.platform} {device.device_kind} '

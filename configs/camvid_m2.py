@@ -22,21 +22,7 @@ from m2vae_jax import default_config
 
 def get_config(variant: str = ''):
   c = default_config.get_default_config()
-  default_config.use_camvid(c)
-  c.objective = 'm2'
-  c.estimator = 'gumbel'
-  # alpha 100 left the bound ~4% of the classifier's gradient, so M2 followed
-  # the baseline: docs/camvid.md, "M2 on CamVid: what decides the gain".
-  c.alpha = 10.0
-  c.model.latent_channels = 8
-  c.model.latent_stride = 8        # a coarse z: the decoder must use y
-  # q(z|x,y) reads the classifier's features; p(x|y,z) is a DeepLab a
-  # quarter as wide: 36 GFLOP a step against 80 with three full networks.
-  c.model.shared_encoder = True
-  c.model.vae_width_multiplier = 0.25
-  c.model.vae_output_stride = 16
-  c.model.vae_channels = 64
-  c.num_train_steps = 1500
+  default_config.use_camvid_m2(c)
   if 'paper' in default_config.variants(variant):
     default_config.use_paper_segmentation(c)
   return default_config.finish(c, variant, handled=('paper',))

@@ -3,6 +3,7 @@ ConfigError naming the first field the trainer cannot use."""
 
 import ml_collections
 
+from m2vae_jax import consistency
 from m2vae_jax import default_config
 from m2vae_jax import losses
 from m2vae_jax import sharding
@@ -73,14 +74,38 @@ def validate_config(config: ml_collections.ConfigDict, mesh) -> None:
   if config.marginal_weight < 0:
     raise ConfigError(f'marginal_weight={config.marginal_weight} must be '
                       '>= 0 (0: off)')
+  _check_consistency(config.consistency, config.ema_decay)
   sharding.check_batch_size('batch_size', config.batch_size, mesh)
   sharding.check_batch_size('eval_batch_size', config.eval_batch_size, mesh)
-  if config.objective == 'm2':
+  if default_config.uses_unlabeled(config):
     sharding.check_batch_size('unlabeled_batch_size',
                               config.unlabeled_batch_size, mesh)
   for name in ('log_every_steps', 'checkpoint_every_steps'):
     if flat[name] <= 0:
       raise ConfigError(f'{name}={flat[name]} must be > 0')
+
+
+def _check_consistency(c: ml_collections.ConfigDict,
+                       ema_decay: float) -> None:
+  if c.kind not in consistency.KINDS:
+    raise ConfigError(f'consistency.kind={c.kind!r} is not one of '
+                      f'{", ".join(map(repr, consistency.KINDS))}')
+  if c.kind == 'mean_teacher' and ema_decay <= 0:
+    raise ConfigError("consistency.kind='mean_teacher' takes its teacher "
+                      'from the moving average of the parameters: set '
+                      'ema_decay > 0 (e.g. 0.99)')
+  if c.weight < 0:
+    raise ConfigError(f'consistency.weight={c.weight} must be >= 0')
+  if not 0 <= c.threshold < 1:
+    raise ConfigError(f'consistency.threshold={c.threshold} must be in '
+                      '[0, 1) (0: every pixel counts)')
+  low, high = c.cutmix_area
+  if not 0 < low <= high <= 1:
+    raise ConfigError(f'consistency.cutmix_area={tuple(c.cutmix_area)} must '
+                      'be (low, high) with 0 < low <= high <= 1')
+  if not 0 <= c.colour_jitter < 1:
+    raise ConfigError(f'consistency.colour_jitter={c.colour_jitter} must be '
+                      'in [0, 1) (0: off)')
 
 
 def validate_for_task(config: ml_collections.ConfigDict, task: Task) -> None:
@@ -90,6 +115,10 @@ def validate_for_task(config: ml_collections.ConfigDict, task: Task) -> None:
     raise ConfigError('marginal_weight constrains the class frequencies of '
                       'one categorical y per image; set it to 0 for '
                       'segmentation')
+  if config.consistency.kind != 'none' and not task.segmentation:
+    raise ConfigError(f'consistency.kind={config.consistency.kind!r} mixes '
+                      'the pixels of two images (CutMix): it applies to '
+                      "segmentation; set consistency.kind='none'")
   if config.estimator == 'enumerate' and config.objective == 'm2' and (
       task.segmentation or config.target != 'categorical'):
     raise ConfigError("estimator='enumerate' sums over the classes of one "

@@ -1,9 +1,11 @@
 """The objectives the train step minimises, one function per family.
 
 Each takes (params, labeled, unlabeled, key, step) and the keywords model,
-config, task, and returns (loss, metrics), metrics being name -> [sum,
-count]. `models.registry` says which objective a model kind uses; the step
-itself has no branch on the model.
+config, task and teacher (the moving average of params, or None), and
+returns (loss, metrics), metrics being name -> [sum, count].
+`models.registry` says which objective a model kind uses, and adds
+`with_consistency`'s term when the config asks; the step itself has no
+branch on the model.
 """
 
 import flax.linen as nn
@@ -11,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from m2vae_jax import consistency
 from m2vae_jax import losses
 from m2vae_jax.models import m2 as m2_lib
 from m2vae_jax.task import Task
@@ -75,9 +78,9 @@ def _accuracy_stat(logits, labels, task) -> jax.Array:
 
 def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
                          key: jax.Array, step: jax.Array, *, model, config,
-                         task: Task):
+                         task: Task, teacher=None):
   """The baselines: cross-entropy of q(y|x) on the labeled batch only."""
-  del unlabeled, step
+  del unlabeled, step, teacher
   x = prepare_inputs(key, labeled['image'], config.data.binarize)
   logits = networks(model, params, config).classify(x)
   ce = losses.classification_loss(logits, labeled['label'], config.target)
@@ -87,8 +90,9 @@ def supervised_objective(params, labeled: Batch, unlabeled: Batch | None,
 
 
 def m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
-                 step: jax.Array, *, model, config, task: Task):
+                 step: jax.Array, *, model, config, task: Task, teacher=None):
   """J^alpha of eq. (7): mean L + mean U + alpha * mean(-log q(y|x))."""
+  del teacher
   k_xl, k_xu, k_m2 = jax.random.split(key, 3)
   x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
   x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
@@ -159,11 +163,12 @@ def _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels,
 
 
 def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
-                   step: jax.Array, *, model, config, task: Task):
+                   step: jax.Array, *, model, config, task: Task, teacher=None):
   """M1+M2 (Kingma et al. 2014) in one run: for the first
   `model.m1_steps` steps the M1 VAE learns q(z1|x) on every image; after
   that M2 learns on z1 ~ q(z1|x) (M1 frozen), with a Gaussian p(z1|y,z2).
   """
+  del teacher
   k_xl, k_xu, k_m1, k_z, k_m2 = jax.random.split(key, 5)
   x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
   x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
@@ -199,10 +204,11 @@ def m1m2_objective(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
 
 def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
                         key: jax.Array, step: jax.Array, *, model, config,
-                        task: Task):
+                        task: Task, teacher=None):
   """J^alpha for an ADGM / SDGM (Maaloe et al. 2016): the labeled and
   unlabeled bounds with the auxiliary a, and alpha * E_q(a|x)[-log
   q(y|a,x)] on the labeled batch."""
+  del teacher
   k_xl, k_xu, k_l, k_u, k_a = jax.random.split(key, 5)
   x_l = prepare_inputs(k_xl, labeled['image'], config.data.binarize)
   x_u = prepare_inputs(k_xu, unlabeled['image'], config.data.binarize)
@@ -231,3 +237,55 @@ def auxiliary_objective(params, labeled: Batch, unlabeled: Batch,
               if config.marginal_weight else None)
   return _j_alpha(config, labeled_l, unlabeled_u, ce, logits_l, labels, task,
                   logits_u)
+
+
+def consistency_term(params, unlabeled: Batch, key: jax.Array, *, model,
+                     config, teacher=None):
+  """The consistency loss of `config.consistency` on the unlabeled batch.
+
+  The teacher (the moving average `teacher` for 'mean_teacher', the
+  student's own params for 'pseudo_label') predicts the images as the
+  stream gives them; the student predicts them colour-jittered (if
+  consistency.colour_jitter > 0) and then CutMixed in pairs, and is held to
+  the teacher's predictions mixed with the same boxes.
+
+  Returns:
+    (per-example loss [batch], the fraction of confident pixels [batch]).
+  """
+  c = config.consistency
+  k_x, k_boxes, k_jitter = jax.random.split(key, 3)
+  x = prepare_inputs(k_x, unlabeled['image'], config.data.binarize)
+  teacher_params = teacher if c.kind == 'mean_teacher' else params
+  teacher_logits = jax.lax.stop_gradient(
+      networks(model, teacher_params, config).classify(x))
+  masks = consistency.cutmix_masks(k_boxes, *x.shape[:3],
+                                   area=tuple(c.cutmix_area))
+  strong = x
+  if c.colour_jitter:
+    strong = consistency.colour_jitter(k_jitter, strong, c.colour_jitter)
+  student_logits = networks(model, params, config).classify(
+      consistency.mix(strong, masks))
+  target = consistency.mix(teacher_logits, masks)
+  loss = consistency.LOSSES[c.kind](student_logits, target, c.threshold)
+  kept = consistency.confident(target, c.threshold)
+  return loss, jnp.mean(kept, axis=tuple(range(1, kept.ndim)))
+
+
+def with_consistency(objective):
+  """`objective` plus consistency.weight times the mean consistency term
+  on the unlabeled batch (its metrics: consistency_loss, confident_pixels)."""
+
+  def combined(params, labeled: Batch, unlabeled: Batch, key: jax.Array,
+               step: jax.Array, *, model, config, task: Task, teacher=None):
+    k_objective, k_consistency = jax.random.split(key)
+    loss, metrics = objective(params, labeled, unlabeled, k_objective, step,
+                              model=model, config=config, task=task,
+                              teacher=teacher)
+    term, kept = consistency_term(params, unlabeled, k_consistency,
+                                  model=model, config=config,
+                                  teacher=teacher)
+    metrics = dict(metrics, consistency_loss=_stat(term),
+                   confident_pixels=_stat(kept))
+    return loss + config.consistency.weight * jnp.mean(term), metrics
+
+  return combined

@@ -29,7 +29,8 @@ def summarize(history: list[Metrics]) -> dict[str, float]:
 _SHORT_NAMES = (('loss', 'loss'), ('m1_loss', 'M1'), ('labeled_loss', 'L'),
                 ('unlabeled_loss', 'U'), ('classification_loss', 'ce'),
                 ('accuracy', 'acc'), ('marginal_kl', 'mkl'),
-                ('temperature', 'tau'))
+                ('temperature', 'tau'), ('consistency_loss', 'cons'),
+                ('confident_pixels', 'conf'))
 
 
 def progress_line(step, total, scalars, steps_per_sec) -> str:

@@ -87,7 +87,8 @@ def train_step(state: TrainState, labeled: Batch, unlabeled: Batch | None, *,
   """
   key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
   objective = functools.partial(registry.objective(config),
-                                model=model, config=config, task=task)
+                                model=model, config=config, task=task,
+                                teacher=state.ema_params)
   (loss, metrics), grads = jax.value_and_grad(objective, has_aux=True)(
       state.params, labeled, unlabeled, key, state.step)
   grad_norm = optax.tree.norm(grads)

@@ -30,7 +30,8 @@ def camvid_dir(tmp_path_factory):
   return make_camvid_tree(tmp_path_factory.mktemp('camvid'))
 
 
-def _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir=None, **overrides):
+def _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir=None,
+            variant='tiny', **overrides):
   if name.startswith('voc'):
     overrides.setdefault('data.manual_dir', voc_dir)
   elif name.startswith('camvid'):
@@ -38,7 +39,7 @@ def _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir=None, **overrides):
   else:
     overrides.setdefault('data.idx_dir', idx_dir)
   overrides.setdefault('data.tfds_data_dir', tfds_dir)
-  return load_config(name, **overrides)
+  return load_config(name, variant, **overrides)
 
 
 SPLITS = {'voc': 'validation', 'camvid': 'val', 'digit': 'test'}
@@ -65,28 +66,42 @@ def check_tiny_run(name, workdir, result):
   assert np.isfinite(last['train_loss'])
   if name.endswith('m2'):
     assert np.isfinite(last['train_unlabeled_loss'])
+  if name.endswith('fixmatch'):  # Every pixel kept (threshold 0, below).
+    assert last['train_consistency_loss'] > 0
+    assert last['train_confident_pixels'] == 1
+
+
+# Settings a tiny run needs to exercise what it tests: a tiny model is never
+# confident, so the consistency term would be 0 at the configs' thresholds.
+TINY_OVERRIDES = {'camvid_fixmatch': {'consistency.threshold': 0.0}}
 
 
 @pytest.mark.parametrize('name', ['digit_scenes_baseline', 'digit_scenes_m2',
-                                  'voc_baseline', 'voc_m2', 'camvid_m2'])
+                                  'voc_baseline', 'voc_m2', 'camvid_m2',
+                                  'camvid_fixmatch'])
 def test_tiny_segmentation_run(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
                                tmp_path):
   workdir = str(tmp_path / name)
   result = train.train_and_evaluate(
-      _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir), workdir)
+      _config(name, idx_dir, tfds_dir, voc_dir, camvid_dir,
+              **TINY_OVERRIDES.get(name, {})), workdir)
   check_tiny_run(name, workdir, result)
 
 
 def test_segmentation_step_on_one_device_equals_eight(
     idx_dir, tfds_dir, voc_dir, camvid_dir, tmp_path):
   """One segmentation config covers the layer (batch sharding, the
-  pixel sums, the shared encoder); camvid_m2 has the most parts. It runs
+  pixel sums, the shared encoder, CutMix pairs that cross devices, the
+  teacher); M2 with the mean-teacher term has the most parts. It runs
   in float64: its generative networks' float32 gradients are sums of large
   terms that cancel (group norm, a coarse z), so the reduction orders the
   device count changes move them by up to 4% of an array's largest entry;
   in float64 the two agree to 7e-8 of it (measured), so any real
   difference would show. About 3 minutes on one core."""
-  c = _config('camvid_m2', idx_dir, tfds_dir, voc_dir, camvid_dir)
+  # Threshold 0: the tiny teacher is never confident, and the term must
+  # count.
+  c = _config('camvid_m2_cutmix', idx_dir, tfds_dir, voc_dir, camvid_dir,
+              variant='mean_teacher,tiny', **{'consistency.threshold': 0.0})
   outs, initial = [], None
   with jax.enable_x64(True):
     for n in (1, NUM_DEVICES):
@@ -100,6 +115,7 @@ def test_segmentation_step_on_one_device_equals_eight(
       batches = trainer.put_batches(*trainer.host_batches(0))
       outs.append(jax.device_get(trainer.train_step(state, *batches)))
   assert jax.tree.leaves(outs[0][0].params)[0].dtype == np.float64
+  assert float(outs[0][1]['consistency_loss'][0]) > 0
   assert_same_step(*outs, rtol=1e-7)
 
 

@@ -19,6 +19,7 @@ import dataclasses
 
 import numpy as np
 
+from m2vae_jax import default_config
 from m2vae_jax.data.errors import DataError
 from m2vae_jax.errors import ConfigError
 
@@ -547,7 +548,7 @@ def train_streams(config, data: TaskData, labeled: np.ndarray, *,
       data.train, labeled, c.batch_size, c.seed * 2 + 1,
       transform=chain(stream_transform(c, data, c.seed, **where),
                       labeled_augmentation(c, **where)), **where)
-  if c.objective != 'm2':
+  if not default_config.uses_unlabeled(c):
     return labeled_stream, None
   source = data.unlabeled or data.train
   # Its own seed: crops and flips independent of the labeled batch's.

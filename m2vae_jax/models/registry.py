@@ -204,7 +204,12 @@ def init_params(config: Config, model: nn.Module, task: Task, key: jax.Array):
 
 
 def objective(config: Config):
-  """The function the train step differentiates."""
+  """The function the train step differentiates: the config's objective,
+  plus the consistency term of `config.consistency` if one is on."""
   if config.objective == 'supervised':
-    return objectives.supervised_objective
-  return spec(config).objective
+    base = objectives.supervised_objective
+  else:
+    base = spec(config).objective
+  if config.consistency.kind == 'none':
+    return base
+  return objectives.with_consistency(base)

@@ -1,0 +1,24 @@
+"""Pseudo-labels with strong augmentation (FixMatch per pixel, the core of
+UniMatch) on CamVid: the camvid_baseline network and labeled batch, plus a
+cross-entropy on 8 unlabeled frames a step against the model's own
+confident predictions (`default_config.use_pseudo_labels`).
+
+  python -m experiments.train --config=configs/camvid_fixmatch.py \
+      --workdir=workdirs/camvid_fixmatch --config.data.manual_dir=DIR
+
+Expected: see docs/camvid.md, "Consistency methods" (mIoU % on val, scored
+at 360x480).
+
+Variants: `:tiny`, the seconds-long twin the tests train.
+"""
+
+from m2vae_jax import default_config
+
+
+def get_config(variant: str = ''):
+  c = default_config.get_default_config()
+  default_config.use_camvid(c)
+  c.objective = 'supervised'
+  default_config.use_pseudo_labels(c)
+  c.num_train_steps = 2000
+  return default_config.finish(c, variant)
