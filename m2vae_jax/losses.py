@@ -53,6 +53,12 @@ PIXEL_LEVELS = 256
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+  """Raises ValueError unless `value` is one of `allowed`."""
+  if value not in allowed:
+    raise ValueError(f'{name} must be one of {allowed}, got {value!r}')
+
+
 def sum_per_example(values: ArrayLike, mask: ArrayLike | None = None) -> Array:
   """Sums every axis but the leading one, optionally weighting by a mask.
 
@@ -63,6 +69,11 @@ def sum_per_example(values: ArrayLike, mask: ArrayLike | None = None) -> Array:
 
   Returns:
     [batch].
+
+  Example:
+    >>> mask = jnp.array([[1, 1, 0], [1, 0, 0]])
+    >>> losses.sum_per_example(jnp.ones((2, 3, 4)), mask)
+    Array([8., 4.], dtype=float32)
   """
   values = jnp.asarray(values)
   if mask is not None:
@@ -86,6 +97,11 @@ def gaussian_log_prob(z: ArrayLike, mean: ArrayLike,
 
   Returns:
     [batch].
+
+  Example:
+    >>> z = jnp.zeros((1, 2))
+    >>> round(float(losses.gaussian_log_prob(z, z, z)[0]), 4)  # -log(2 pi)
+    -1.8379
   """
   z, mean, log_var = map(jnp.asarray, (z, mean, log_var))
   sq = jnp.square(z - mean) * jnp.exp(-log_var)
@@ -93,7 +109,12 @@ def gaussian_log_prob(z: ArrayLike, mean: ArrayLike,
 
 
 def standard_normal_log_prob(z: ArrayLike) -> Array:
-  """log N(z; 0, I) summed per example. z: [batch, ...] -> [batch]."""
+  """log N(z; 0, I) summed per example. z: [batch, ...] -> [batch].
+
+  Example:
+    >>> round(float(losses.standard_normal_log_prob(jnp.zeros((1, 2)))[0]), 4)
+    -1.8379
+  """
   z = jnp.asarray(z)
   return sum_per_example(-0.5 * (LOG_2PI + jnp.square(z)))
 
@@ -109,6 +130,10 @@ def gaussian_kl_to_standard(mean: ArrayLike, log_var: ArrayLike) -> Array:
 
   Returns:
     [batch].
+
+  Example:
+    >>> losses.gaussian_kl_to_standard(jnp.array([[0., 1.]]), jnp.zeros((1, 2)))
+    Array([0.5], dtype=float32)
   """
   mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
   return sum_per_example(
@@ -116,7 +141,14 @@ def gaussian_kl_to_standard(mean: ArrayLike, log_var: ArrayLike) -> Array:
 
 
 def sample_gaussian(key: Array, mean: ArrayLike, log_var: ArrayLike) -> Array:
-  """Reparameterised sample z = mean + exp(log_var / 2) * eps, eps ~ N(0, I)."""
+  """Reparameterised sample z = mean + exp(log_var / 2) * eps, eps ~ N(0, I).
+
+  Example:
+    >>> z = losses.sample_gaussian(jax.random.key(0), jnp.zeros((4, 3)),
+    ...                            jnp.zeros((4, 3)))
+    >>> z.shape
+    (4, 3)
+  """
   mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
   eps = jax.random.normal(key, mean.shape, mean.dtype)
   return mean + jnp.exp(0.5 * log_var) * eps
@@ -170,7 +202,7 @@ def _is_diagonal_gaussian(dist) -> bool:
 # ----------------------------------------------------------------------------
 
 
-def bernoulli_log_likelihood(x: ArrayLike, logits: ArrayLike,
+def bernoulli_log_likelihood(logits: ArrayLike, x: ArrayLike,
                              mask: ArrayLike | None = None) -> Array:
   """log Bern(x; sigmoid(logits)) summed per example (eq. 8, 12).
 
@@ -178,19 +210,25 @@ def bernoulli_log_likelihood(x: ArrayLike, logits: ArrayLike,
   for large |l|.
 
   Args:
-    x: [batch, ...] binary (or in [0, 1]) pixels.
-    logits: [batch, ...] same shape.
+    logits: [batch, ...].
+    x: [batch, ...] binary (or in [0, 1]) pixels, same shape.
     mask: optional, broadcastable from the left; 0 drops a pixel.
 
   Returns:
     [batch].
+
+  Example:
+    >>> x = jnp.array([[0., 1.]])
+    >>> print(np.round(losses.bernoulli_log_likelihood(jnp.zeros((1, 2)), x),
+    ...                4))  # 2 log(1/2)
+    [-1.3863]
   """
   x, logits = jnp.asarray(x, jnp.result_type(float)), jnp.asarray(logits)
   return sum_per_example(x * logits - jax.nn.softplus(logits), mask)
 
 
-def continuous_bernoulli_log_likelihood(x: ArrayLike,
-                                        logits: ArrayLike) -> Array:
+def continuous_bernoulli_log_likelihood(logits: ArrayLike,
+                                        x: ArrayLike) -> Array:
   """log CB(x; sigmoid(logits)) summed per example, for x in [0, 1].
 
   The continuous Bernoulli (Loaiza-Ganem & Cunningham 2019) is the Bernoulli
@@ -200,11 +238,17 @@ def continuous_bernoulli_log_likelihood(x: ArrayLike,
   weak VOC result).
 
   Args:
-    x: [batch, ...] intensities in [0, 1].
-    logits: [batch, ...] same shape.
+    logits: [batch, ...].
+    x: [batch, ...] intensities in [0, 1], same shape.
 
   Returns:
     [batch].
+
+  Example:
+    >>> # At logits 0 the density is uniform on [0, 1]: log 1 = 0 per pixel.
+    >>> print(np.round(losses.continuous_bernoulli_log_likelihood(
+    ...     jnp.zeros((1, 2)), jnp.array([[0.3, 0.9]])), 4))
+    [0.]
   """
   x, logits = jnp.asarray(x, jnp.result_type(float)), jnp.asarray(logits)
   small = jnp.abs(logits) < 1e-3
@@ -236,6 +280,13 @@ def discretized_logistic_log_likelihood(x: ArrayLike, mean: ArrayLike,
 
   Returns:
     [batch].
+
+  Example:
+    >>> x = jnp.arange(256.)[:, None] / 255  # each 8-bit value, one a row
+    >>> log_p = losses.discretized_logistic_log_likelihood(
+    ...     x, jnp.full_like(x, 0.4), jnp.full_like(x, -3.))
+    >>> print(np.round(float(jnp.exp(log_p).sum()), 4))  # sums to one
+    1.0
   """
   x, mean, log_scale = map(jnp.asarray, (x, mean, log_scale))
   half = 0.5 / (levels - 1)
@@ -267,6 +318,10 @@ def likelihood_mean(decoded: Any, likelihood: str) -> Array:
   Returns:
     [batch, ...], the expected pixel values (in [0, 1] for image
     likelihoods).
+
+  Example:
+    >>> losses.likelihood_mean(jnp.array([[0., 100.]]), 'bernoulli')
+    Array([[0.5, 1. ]], dtype=float32)
   """
   if _is_distrax(decoded):
     return decoded.mean()
@@ -288,12 +343,12 @@ def _log_likelihood(x: Array, decoded: Any, likelihood: str) -> Array:
   if _is_distrax(decoded):
     return sum_per_example(decoded.log_prob(x))
   if likelihood == 'continuous_bernoulli':
-    return continuous_bernoulli_log_likelihood(x, decoded)
+    return continuous_bernoulli_log_likelihood(decoded, x)
   if likelihood == 'gaussian':
     return gaussian_log_prob(x, *decoded)
   if likelihood == 'logistic':
     return discretized_logistic_log_likelihood(x, *decoded)
-  return bernoulli_log_likelihood(x, decoded)
+  return bernoulli_log_likelihood(decoded, x)
 
 
 # ----------------------------------------------------------------------------
@@ -302,8 +357,7 @@ def _log_likelihood(x: Array, decoded: Any, likelihood: str) -> Array:
 
 
 def _check_target(target: str) -> None:
-  if target not in TARGETS:
-    raise ValueError(f'target must be one of {TARGETS}, got {target!r}')
+  _check_choice('target', target, TARGETS)
 
 
 def one_hot_target(labels: ArrayLike, num_classes: int) -> Array:
@@ -317,6 +371,12 @@ def one_hot_target(labels: ArrayLike, num_classes: int) -> Array:
 
   Returns:
     float [batch, ..., num_classes].
+
+  Example:
+    >>> losses.one_hot_target(jnp.array([0, 2, 255]), 3)  # void -> zeros
+    Array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 0., 0.]], dtype=float32)
   """
   return jax.nn.one_hot(labels, num_classes)
 
@@ -333,6 +393,10 @@ def target_entropy(logits: ArrayLike, target: str = 'categorical',
 
   Returns:
     [batch].
+
+  Example:
+    >>> print(np.round(losses.target_entropy(jnp.zeros((1, 4))), 4))  # log 4
+    [1.3863]
   """
   _check_target(target)
   logits = jnp.asarray(logits)
@@ -346,7 +410,7 @@ def target_entropy(logits: ArrayLike, target: str = 'categorical',
   return sum_per_example(ent, mask)
 
 
-def target_log_prob(y: ArrayLike, logits: ArrayLike,
+def target_log_prob(logits: ArrayLike, y: ArrayLike,
                     target: str = 'categorical',
                     mask: ArrayLike | None = None) -> Array:
   """log q(y|x) of a (possibly relaxed) target vector y, per example.
@@ -356,13 +420,18 @@ def target_log_prob(y: ArrayLike, logits: ArrayLike,
   log q(y|x) in eq. (11).
 
   Args:
-    y: [batch, ..., classes] in [0, 1].
     logits: [batch, ..., classes].
+    y: [batch, ..., classes] in [0, 1].
     target: 'categorical' or 'bernoulli'.
     mask: optional [batch, ...].
 
   Returns:
     [batch].
+
+  Example:
+    >>> print(np.round(losses.target_log_prob(jnp.zeros((1, 4)),
+    ...                                       jnp.eye(4)[:1]), 4))  # -log 4
+    [-1.3863]
   """
   _check_target(target)
   y, logits = jnp.asarray(y), jnp.asarray(logits)
@@ -387,6 +456,10 @@ def uniform_log_prior(shape: tuple[int, ...], target: str = 'categorical',
 
   Returns:
     [batch].
+
+  Example:
+    >>> print(np.round(losses.uniform_log_prior((2, 10)), 4))
+    [-2.3026 -2.3026]
   """
   _check_target(target)
   k = shape[-1]
@@ -411,6 +484,13 @@ def classification_loss(logits: ArrayLike, labels: ArrayLike,
 
   Returns:
     [batch].
+
+  Example:
+    >>> logits = jnp.zeros((1, 2, 2, 3))          # one 2x2 image, 3 classes
+    >>> labels = jnp.array([[[0, 1], [2, 255]]])  # 255: void, dropped
+    >>> # Three pixels at p = 1/3: 3 log 3.
+    >>> print(np.round(losses.classification_loss(logits, labels), 4))
+    [3.2958]
   """
   logits, labels = jnp.asarray(logits), jnp.asarray(labels)
   k = logits.shape[-1]
@@ -418,7 +498,7 @@ def classification_loss(logits: ArrayLike, labels: ArrayLike,
   if mask is not None:
     valid = valid & (jnp.asarray(mask) > 0)
   y = one_hot_target(labels, k)
-  return -target_log_prob(y, logits, target, valid)
+  return -target_log_prob(logits, y, target, valid)
 
 
 def marginal_kl(logits: ArrayLike, log_prior: ArrayLike | None = None) -> Array:
@@ -439,6 +519,16 @@ def marginal_kl(logits: ArrayLike, log_prior: ArrayLike | None = None) -> Array:
 
   Returns:
     [] (nats).
+
+  Example:
+    >>> # Two confident predictions of different classes: the aggregate is
+    >>> # uniform, so no penalty; both of one class: log 2.
+    >>> apart = jnp.array([[9., -9.], [-9., 9.]])
+    >>> alike = jnp.array([[9., -9.], [9., -9.]])
+    >>> print(np.round(losses.marginal_kl(apart), 4))
+    0.0
+    >>> print(np.round(losses.marginal_kl(alike), 3))
+    0.693
   """
   logits = jnp.asarray(logits)
   if logits.ndim != 2:
@@ -469,6 +559,12 @@ def gumbel_softmax_sample(key: Array, logits: ArrayLike, temperature: float,
 
   Returns:
     [batch, ..., classes].
+
+  Example:
+    >>> y = losses.gumbel_softmax_sample(jax.random.key(0), jnp.zeros((2, 5)),
+    ...                                  0.5)
+    >>> y.shape, bool(jnp.allclose(y.sum(-1), 1.))
+    ((2, 5), True)
   """
   logits = jnp.asarray(logits)
   g = jax.random.gumbel(key, logits.shape, logits.dtype)
@@ -495,6 +591,12 @@ def binary_concrete_sample(key: Array, logits: ArrayLike, temperature: float,
 
   Returns:
     [batch, ...] in [0, 1].
+
+  Example:
+    >>> y = losses.binary_concrete_sample(jax.random.key(0), jnp.zeros((2, 5)),
+    ...                                   0.5, hard=True)
+    >>> sorted(set(np.asarray(y).ravel().tolist())) in ([0., 1.], [0.], [1.])
+    True
   """
   logits = jnp.asarray(logits)
   noise = jax.random.logistic(key, logits.shape, logits.dtype)
@@ -504,10 +606,38 @@ def binary_concrete_sample(key: Array, logits: ArrayLike, temperature: float,
   return soft + jax.lax.stop_gradient(jnp.round(soft) - soft)
 
 
+def _expectation_over_classes(value_of_y: Callable[[Array], Array],
+                              logits: Array) -> Array:
+  """sum_k q(k|x) value_of_y(one_hot(k)), per example (eq. 9's sum).
+
+  value_of_y([batch, classes] one-hot) -> [batch] is evaluated for every
+  class at once under `jax.vmap`, so the noise it draws is shared by the
+  classes.
+
+  Args:
+    value_of_y: the per-example value given y.
+    logits: [batch, classes] of q(y|x).
+
+  Returns:
+    [batch].
+  """
+  k = logits.shape[-1]
+  classes = jnp.broadcast_to(jnp.eye(k, dtype=logits.dtype)[:, None],
+                             (k,) + logits.shape)
+  values = jax.vmap(value_of_y)(classes)  # [classes, batch]
+  return jnp.sum(jax.nn.softmax(logits, axis=-1) * values.T, axis=-1)
+
+
 def relaxed_target_sample(key: Array, logits: ArrayLike, temperature: float,
                           target: str = 'categorical',
                           hard: bool = False) -> Array:
-  """Gumbel-Softmax (categorical) or binary Concrete (bernoulli) sample."""
+  """Gumbel-Softmax (categorical) or binary Concrete (bernoulli) sample.
+
+  Example:
+    >>> losses.relaxed_target_sample(jax.random.key(0), jnp.zeros((2, 4, 4, 3)),
+    ...                              0.5, 'bernoulli').shape
+    (2, 4, 4, 3)
+  """
   _check_target(target)
   sample = (gumbel_softmax_sample if target == 'categorical'
             else binary_concrete_sample)
@@ -559,14 +689,19 @@ def labeled_loss(key: Array, x: ArrayLike, y: ArrayLike, encode: Encoder,
 
   Returns:
     [batch].
+
+  Example:
+    >>> # A z the decoder ignores: L = -log p(x|y) + KL(q || p) - log p(y).
+    >>> encode = lambda x, y: (jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    >>> decode = lambda y, z: jnp.zeros((1, 3))  # p(x_i = 1) = 1/2
+    >>> print(np.round(losses.labeled_loss(
+    ...     jax.random.key(0), jnp.ones((1, 3)), jnp.eye(2)[:1], encode,
+    ...     decode, log_prior_y=-np.log(2)), 4))  # 3 log 2 + 0 + log 2
+    [2.7726]
   """
-  if kl not in KL_MODES:
-    raise ValueError(f'kl must be one of {KL_MODES}, got {kl!r}')
-  if bound not in BOUNDS:
-    raise ValueError(f'bound must be one of {BOUNDS}, got {bound!r}')
-  if likelihood not in LIKELIHOODS:
-    raise ValueError(f'likelihood must be one of {LIKELIHOODS}, '
-                     f'got {likelihood!r}')
+  _check_choice('kl', kl, KL_MODES)
+  _check_choice('bound', bound, BOUNDS)
+  _check_choice('likelihood', likelihood, LIKELIHOODS)
   x, y = jnp.asarray(x), jnp.asarray(y)
   q = _Posterior(encode(x, y))
   analytic = kl == 'analytic' and bound == 'elbo'
@@ -594,8 +729,10 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
                    encode: Encoder, decode: Decoder, *,
                    estimator: str = 'enumerate', target: str = 'categorical',
                    temperature: float = 1.0, entropy: str = 'analytic',
-                   entropy_weight: float = 1.0,
-                   **bound_options) -> Array:
+                   entropy_weight: float = 1.0, num_samples: int = 1,
+                   kl: str = 'analytic', bound: str = 'elbo',
+                   kl_weight: ArrayLike = 1.0,
+                   likelihood: str = 'bernoulli') -> Array:
   """U(x), the negative unlabeled bound of eq. (4).
 
   estimator='enumerate' (eq. 9; categorical y only) sums over classes
@@ -622,36 +759,37 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
     entropy_weight: weight of the log q(y|x) term; 1 is the bound, below 1
       it pulls q(y|x) less towards uniform (docs/camvid.md measures 0 on
       CamVid).
-    **bound_options: for the bound given y, passed to `labeled_loss`:
-      num_samples, kl, bound ('iwae' importance-weights the z samples of
-      each y), kl_weight, likelihood.
+    num_samples, kl, bound, kl_weight, likelihood: the bound given y, as in
+      `labeled_loss` ('iwae' importance-weights the z samples of each y).
 
   Returns:
     [batch].
+
+  Example:
+    >>> # With a y the networks ignore, U = L - H(q(y|x)) = 4 log 2 - log 2.
+    >>> encode = lambda x, y: (jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    >>> decode = lambda y, z: jnp.zeros((1, 3))
+    >>> print(np.round(losses.unlabeled_loss(
+    ...     jax.random.key(0), jnp.ones((1, 3)), jnp.zeros((1, 2)), encode,
+    ...     decode), 4))
+    [2.0794]
   """
-  if estimator not in ESTIMATORS:
-    raise ValueError(f'estimator must be one of {ESTIMATORS}, '
-                     f'got {estimator!r}')
-  if entropy not in ENTROPY_MODES:
-    raise ValueError(f'entropy must be one of {ENTROPY_MODES}, '
-                     f'got {entropy!r}')
+  _check_choice('estimator', estimator, ESTIMATORS)
+  _check_choice('entropy', entropy, ENTROPY_MODES)
   _check_target(target)
   x, logits = jnp.asarray(x), jnp.asarray(logits)
   log_prior_y = uniform_log_prior(logits.shape, target)
   loss_given_y = lambda k, y: labeled_loss(
-      k, x, y, encode, decode, log_prior_y=log_prior_y, **bound_options)
+      k, x, y, encode, decode, log_prior_y=log_prior_y,
+      num_samples=num_samples, kl=kl, bound=bound, kl_weight=kl_weight,
+      likelihood=likelihood)
 
   if estimator == 'enumerate':
     if target != 'categorical' or logits.ndim != 2:
       raise ValueError("estimator='enumerate' needs one categorical y per "
                        f'example, logits [batch, classes]; got {target!r} '
                        f'with logits of shape {logits.shape}')
-    num_classes = logits.shape[-1]
-    eye = jnp.eye(num_classes, dtype=logits.dtype)
-    classes = jnp.broadcast_to(eye[:, None], (num_classes,) + logits.shape)
-    losses = jax.vmap(loss_given_y, in_axes=(None, 0))(key, classes)
-    probs = jax.nn.softmax(logits, axis=-1)
-    return (jnp.sum(probs * losses.T, axis=-1)
+    return (_expectation_over_classes(lambda y: loss_given_y(key, y), logits)
             - entropy_weight * target_entropy(logits, target))
 
   key_y, key_z = jax.random.split(key)
@@ -660,7 +798,7 @@ def unlabeled_loss(key: Array, x: ArrayLike, logits: ArrayLike,
   if entropy == 'analytic':
     log_q_y = -target_entropy(logits, target)
   else:
-    log_q_y = target_log_prob(y, logits, target)
+    log_q_y = target_log_prob(logits, y, target)
   return loss_given_y(key_z, y) + entropy_weight * log_q_y
 
 
@@ -724,6 +862,16 @@ def auxiliary_labeled_loss(key: Array, x: ArrayLike, y: ArrayLike,
 
   Returns:
     [batch].
+
+  Example:
+    >>> # a and z matched exactly by their priors, p(x_i = 1) = 1/2:
+    >>> # L = 3 log 2 - log p(y) (every sampled log-ratio is 0).
+    >>> zeros = lambda *args: (jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    >>> generate = lambda a, x, y, z: (jnp.zeros((1, 3)), zeros())
+    >>> print(np.round(losses.auxiliary_labeled_loss(
+    ...     jax.random.key(0), jnp.ones((1, 3)), jnp.eye(2)[:1], zeros,
+    ...     zeros, generate, log_prior_y=-np.log(2)), 4))
+    [2.7726]
   """
   x, y = jnp.asarray(x), jnp.asarray(y)
   a_mean, a_log_var = infer_a(x)
@@ -759,10 +907,18 @@ def auxiliary_unlabeled_loss(key: Array, x: ArrayLike, infer_a: Callable,
 
   Returns:
     [batch].
+
+  Example:
+    >>> zeros = lambda *args: (jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    >>> generate = lambda a, x, y, z: (jnp.zeros((1, 3)), zeros())
+    >>> classify = lambda a, x: jnp.zeros((1, 2))
+    >>> print(np.round(losses.auxiliary_unlabeled_loss(
+    ...     jax.random.key(0), jnp.ones((1, 3)), zeros, classify, zeros,
+    ...     generate), 4))  # 3 log 2 + log 2 - log 2
+    [2.0794]
   """
-  if estimator not in ESTIMATORS:
-    raise ValueError(f'estimator must be one of {ESTIMATORS}, '
-                     f'got {estimator!r}')
+  _check_choice('estimator', estimator, ESTIMATORS)
+  _check_choice('entropy', entropy, ENTROPY_MODES)
   x = jnp.asarray(x)
   a_mean, a_log_var = infer_a(x)
 
@@ -776,16 +932,12 @@ def auxiliary_unlabeled_loss(key: Array, x: ArrayLike, infer_a: Callable,
         k_z, a, x, y, log_q_a, encode, generate, log_prior, kl_weight,
         likelihood)
     if estimator == 'enumerate':
-      k = logits.shape[-1]
-      classes = jnp.broadcast_to(jnp.eye(k, dtype=logits.dtype)[:, None],
-                                 (k,) + logits.shape)
-      weights = jax.vmap(weight)(classes)  # [classes, batch]
-      probs = jax.nn.softmax(logits, axis=-1)
-      return jnp.sum(probs * weights.T, -1) + target_entropy(logits)
+      return (_expectation_over_classes(weight, logits)
+              + target_entropy(logits))
     y = gumbel_softmax_sample(k_y, logits, temperature,
                               hard=estimator == 'straight_through')
     log_q_y = (-target_entropy(logits) if entropy == 'analytic'
-               else target_log_prob(y, logits))
+               else target_log_prob(logits, y))
     return weight(y) - log_q_y
 
   keys = jax.random.split(key, num_samples)

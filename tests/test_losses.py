@@ -10,6 +10,8 @@ the labeled bound equals log p(x, y), and with the exact q(y|x) the
 unlabeled bound equals log p(x).
 """
 
+import doctest
+import inspect
 import math
 
 import distrax
@@ -98,9 +100,9 @@ def test_bernoulli_log_likelihood_matches_numpy_and_is_stable():
   p = 1 / (1 + np.exp(-logits[:, :2]))
   expected_first_two = np.sum(x[:, :2] * np.log(p)
                               + (1 - x[:, :2]) * np.log(1 - p))
-  got = losses.bernoulli_log_likelihood(x, logits)
+  got = losses.bernoulli_log_likelihood(logits, x)
   np.testing.assert_allclose(got, expected_first_two - 600.0, rtol=1e-6)
-  masked = losses.bernoulli_log_likelihood(x, logits,
+  masked = losses.bernoulli_log_likelihood(logits, x,
                                            mask=np.array([[1, 1, 0, 0]]))
   np.testing.assert_allclose(masked, expected_first_two, rtol=1e-6)
 
@@ -528,13 +530,13 @@ def test_continuous_bernoulli_is_a_normalised_density():
   for logit in (-30.0, -4.0, -1e-4, 0.0, 2e-4, 0.7, 9.0):
     x = jnp.asarray(grid[:, None], jnp.float32)
     log_p = losses.continuous_bernoulli_log_likelihood(
-        x, jnp.full_like(x, logit))
+        jnp.full_like(x, logit), x)
     np.testing.assert_allclose(np.mean(np.exp(np.asarray(log_p, np.float64))),
                                1.0, rtol=2e-3)
   # Accurate on both sides of the small-logit switch (float64 reference),
   # with finite gradients.
   f = lambda lg: losses.continuous_bernoulli_log_likelihood(
-      jnp.array([[0.3]]), lg)[0]
+      lg, jnp.array([[0.3]]))[0]
   for lg in (0.9e-3, 1.1e-3, 0.2, -3.0):
     ref = 0.3 * lg - np.log1p(np.exp(lg)) + np.log(lg / np.tanh(lg / 2))
     np.testing.assert_allclose(f(jnp.array([[lg]])), ref, atol=5e-7)
@@ -543,7 +545,7 @@ def test_continuous_bernoulli_is_a_normalised_density():
   assert np.all(np.isfinite(grads))
   with jax.enable_x64(True):
     check_grads(lambda lg: losses.continuous_bernoulli_log_likelihood(
-        jnp.array([[0.2, 0.9]], jnp.float64), lg).sum(),
+        lg, jnp.array([[0.2, 0.9]], jnp.float64)).sum(),
                 (jnp.array([[0.5, -2.0]], jnp.float64),), order=2,
                 modes=['rev'])
 
@@ -704,3 +706,22 @@ def test_marginal_kl_pushes_down_the_class_predicted_too_often():
   check_grads(losses.marginal_kl, (logits,), order=2, modes=['rev'])
   with pytest.raises(ValueError, match='one categorical y per example'):
     losses.marginal_kl(jnp.zeros((2, 3, 3, 4)))
+
+
+def test_every_public_function_has_an_example_that_runs():
+  """Each public function's docstring shows a call and its result
+  (optax's style), and the shown results are what the code gives."""
+  globs = {'jax': jax, 'jnp': jnp, 'np': np, 'losses': losses}
+  found = {t.name.rsplit('.', 1)[-1]: t
+           for t in doctest.DocTestFinder().find(losses, globs=globs)}
+  public = [name for name, f in vars(losses).items()
+            if inspect.isfunction(f) and not name.startswith('_')
+            and f.__module__ == losses.__name__]
+  assert len(public) >= 20
+  without = [name for name in public
+             if name not in found or not found[name].examples]
+  assert not without, f'no example in the docstring of {without}'
+  runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+  for name in public:
+    runner.run(found[name])
+  assert runner.failures == 0, f'{runner.failures} examples gave other output'
