@@ -348,15 +348,15 @@ SUITES = {
     # Issue 41: M2 among the consistency methods, same networks and data
     # (docs/camvid.md, "Consistency methods"), 46 and 92 labels.
     'camvid_semi': tuple(
-        Run(f'{name} {n} labels', f'configs/{config}.py',
+        Run(f'{name} {n} labels', f'configs/{config}',
             (f'data.num_labeled={n}',))
         for n in (46, 92)
         for name, config in (
-            ('baseline', 'camvid_baseline'), ('M2', 'camvid_m2'),
-            ('mean teacher + CutMix', 'camvid_meanteacher'),
-            ('pseudo-labels', 'camvid_fixmatch'),
-            ('M2 + pseudo-labels', 'camvid_m2_cutmix'),
-            ('M2 + mean teacher', 'camvid_m2_cutmix:mean_teacher'))),
+            ('baseline', 'camvid_baseline.py'), ('M2', 'camvid_m2.py'),
+            ('mean teacher + CutMix', 'camvid_meanteacher.py'),
+            ('pseudo-labels', 'camvid_fixmatch.py'),
+            ('M2 + pseudo-labels', 'camvid_m2_cutmix.py'),
+            ('M2 + mean teacher', 'camvid_m2_cutmix.py:mean_teacher'))),
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'mnist', list(SUITES), 'Which runs.')

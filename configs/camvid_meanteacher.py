@@ -5,8 +5,10 @@ unlabeled frames a step (`default_config.use_mean_teacher`).
   python -m experiments.train --config=configs/camvid_meanteacher.py \
       --workdir=workdirs/camvid_meanteacher --config.data.manual_dir=DIR
 
-Expected: see docs/camvid.md, "Consistency methods" (mIoU % on val, scored
-at 360x480).
+Expected: 33.6 mIoU % on val, scored at 360x480 (seed 0, where
+camvid_baseline gives 27.9), after 2,000 steps, ~60-80 min on one CPU core.
+
+Docs: docs/camvid.md, "Consistency methods".
 
 Variants: `:tiny`, the seconds-long twin the tests train.
 """
