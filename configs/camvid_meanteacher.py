@@ -18,8 +18,5 @@ from m2vae_jax import default_config
 
 def get_config(variant: str = ''):
   c = default_config.get_default_config()
-  default_config.use_camvid(c)
-  c.objective = 'supervised'
-  default_config.use_mean_teacher(c)
-  c.num_train_steps = 2000
+  default_config.use_camvid_consistency(c, 'mean_teacher')
   return default_config.finish(c, variant)
