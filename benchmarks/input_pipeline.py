@@ -9,7 +9,9 @@ on-device binarization that the train step starts with. Synthetic uint8
 arrays stand in for the data sets: the cost does not depend on the pixels.
 The last column compares with the train step of the same sizes on this
 machine's first device (`--with_step`), i.e. how much faster the input is
-than its consumer.
+than its consumer. A second table gives the steps/s of the trainer's feed
+(`pipeline.step_batches`: grain threads) on CamVid-sized frames per number
+of threads (`data.workers`).
 """
 
 import functools
@@ -87,8 +89,51 @@ def _step_rate(config_name, shape, batch, segmentation, seconds):
   return _rate(run, seconds)
 
 
+def _camvid_streams(hw):
+  """Labeled and unlabeled streams over 367 synthetic 360x480 frames,
+  randomly zoomed (up to 1.5x) to hw and flipped, batch 8 + 8: what the
+  CamVid configs build every step."""
+  rng = np.random.default_rng(0)
+  arrays = {'image': rng.integers(0, 256, (367, 360, 480, 3), np.uint8),
+            'label': rng.integers(0, 12, (367, 360, 480), np.uint8)}
+  moved = pipeline.chain(
+      pipeline.random_zoom(0, hw, 1.5),
+      pipeline.random_flip(0, vertical=False, horizontal=True))
+  return (pipeline.BatchStream(arrays, np.arange(46), 8, 1, transform=moved),
+          pipeline.BatchStream(arrays, np.arange(367), 8, 2, keys=('image',),
+                               transform=moved))
+
+
+def _thread_rates(seconds: float, threads=(0, 1, 2, 4)):
+  """Steps/s of `pipeline.step_batches` (the trainer's feed) per size and
+  number of threads (0: built when asked for, in the consumer's thread)."""
+  rows = []
+  for hw in ((120, 160), (360, 480)):
+    labeled, unlabeled = _camvid_streams(hw)
+    make = lambda i, lab=labeled, unl=unlabeled: (lab(i), unl(i))
+    rates = []
+    for n in threads:
+      batches = pipeline.step_batches(make, 0, 10**9, threads=n, depth=2 * n)
+      next(batches)  # threads started, first batches underway
+      count, start = 0, time.perf_counter()
+      while time.perf_counter() - start < seconds:
+        next(batches)
+        count += 1
+      rates.append(count / (time.perf_counter() - start))
+      batches.close()
+    rows.append((hw, rates))
+  print('\nCamVid batches (8 + 8 frames, zoom + flip) built by '
+        'pipeline.step_batches, steps/s\n')
+  print('| train size | ' + ' | '.join(f'{n} threads' for n in threads)
+        + ' |')
+  print('| --- |' + ' ---: |' * len(threads))
+  for (h, w), rates in rows:
+    print(f'| {h}x{w} | ' + ' | '.join(f'{r:.1f}' for r in rates) + ' |')
+
+
 def main(argv):
   del argv
+  _thread_rates(_SECONDS.value)
   mesh = sharding.create_mesh(jax.devices()[:1])
   binarize = jax.jit(lambda key, im: objectives.prepare_inputs(key, im, True))
   rows = []

@@ -165,7 +165,8 @@ def get_default_config() -> ml_collections.ConfigDict:
   # intensities, E[x], gave +0.7 points on MNIST M2 and no noise).
   c.data.eval_binarize = False
   c.data.prefetch = 2              # batches built ahead in threads
-  c.data.workers = 0               # threads decoding VOC (0: up to 8)
+  c.data.workers = 0               # threads building batches, decoding VOC
+                                   # (0: one per usable core, up to 8)
   # Segmentation data.
   # What the networks see: a side (scenes, VOC) or (height, width) (CamVid:
   # frames are resized to it; at --config.data.image_size='(360, 480)' they

@@ -211,15 +211,15 @@ class Trainer:
     evals = (metric_writers.JsonlWriter(os.path.join(workdir, 'evals.jsonl'),
                                         start) if is_main
              else metric_writers.NullWriter())
-    prefetch = pipeline.Prefetcher(self.host_batches,
-                                  depth=c.data.prefetch)
+    batches = pipeline.step_batches(
+        self.host_batches, start, self.num_train_steps,
+        threads=pipeline.build_threads(c.data.workers), depth=c.data.prefetch)
     history, pending = [], None
     t_last, step_last = time.perf_counter(), start
     try:
       with checkpointing.Preemption() as preemption:
-        for step in range(start, self.num_train_steps):
-          state, metrics = self.train_step(state,
-                                           *self.put_batches(*prefetch.fetch(step)))
+        for step, host in zip(range(start, self.num_train_steps), batches):
+          state, metrics = self.train_step(state, *self.put_batches(*host))
           # Check the previous step's flag: the device is already busy with
           # this one, so the check never stalls the pipeline.
           if pending is not None:
@@ -273,7 +273,7 @@ class Trainer:
       self._report_eval(writer, evals, final, result, state.eval_params)
       return result
     finally:
-      prefetch.close()
+      batches.close()
       manager.wait_until_finished()
       manager.close()
       writer.close()

@@ -313,16 +313,46 @@ def test_chain_applies_transforms_in_order():
   assert pipeline.chain(add(1), None, add(2))({'x': 0}, 0) == {'x': 12}
 
 
-def test_prefetcher_returns_batches_in_order():
+@pytest.mark.parametrize('threads,depth', [(0, 0), (1, 2), (3, 4)])
+def test_step_batches_are_the_batches_of_the_steps_in_order(threads, depth):
   made = []
 
   def make(step):
     made.append(step)
-    return step * 10
+    return {'x': np.full(2, step)}
 
-  fetcher = pipeline.Prefetcher(make, depth=2)
-  assert [fetcher.fetch(s) for s in range(5, 10)] == [50, 60, 70, 80, 90]
-  fetcher.close()
+  batches = pipeline.step_batches(make, 5, 12, threads=threads, depth=depth)
+  assert [int(b['x'][0]) for b in batches] == list(range(5, 12))
+  assert sorted(made) == list(range(5, 12))  # each step built once
+  batches.close()
+
+
+def test_step_batches_of_a_stream_equal_the_stream_and_stop_early():
+  # The trainer's host batches through grain's threads are the stream's own,
+  # so a run fed this way resumes exactly as the stream does.
+  arrays = {'image': np.arange(30 * 4, dtype=np.uint8).reshape(30, 2, 2, 1),
+            'label': np.arange(30) % 3}
+  stream = pipeline.BatchStream(
+      arrays, np.arange(30), 4, 3,
+      transform=pipeline.random_flip(3, vertical=True, horizontal=True))
+  batches = pipeline.step_batches(stream, 7, 1000, threads=2, depth=3)
+  for step in range(7, 20):
+    got = next(batches)
+    for k in ('image', 'label'):
+      np.testing.assert_array_equal(got[k], stream(step)[k])
+  batches.close()  # long before step 1000: the threads stop
+  with pytest.raises(ValueError):
+    next(batches)
+
+
+def test_build_threads_is_the_request_or_the_usable_cores(monkeypatch):
+  assert pipeline.build_threads(3) == 3
+  monkeypatch.setattr(pipeline.os, 'sched_getaffinity', lambda pid: {0, 5},
+                      raising=False)
+  assert pipeline.build_threads(0) == 2
+  monkeypatch.setattr(pipeline.os, 'sched_getaffinity', lambda pid: set(
+      range(64)), raising=False)
+  assert pipeline.build_threads(0) == 8
 
 
 def test_image_hw_takes_a_side_or_a_pair():

@@ -14,8 +14,8 @@ train step, where it is fresh every step and costs nothing on the host.
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
-import concurrent.futures
 import dataclasses
+import os
 
 import numpy as np
 
@@ -450,33 +450,41 @@ def chain(*transforms):
   return transform
 
 
-class Prefetcher:
-  """Builds the batches of the next steps in background threads.
+def step_batches(make: Callable[[int], object], start: int, stop: int, *,
+                 threads: int, depth: int):
+  """make(start), ..., make(stop - 1) in order, built ahead in threads.
 
-  `fetch(step)` returns what `make(step)` returns; steps must be asked for
-  in increasing order. numpy and PIL release the GIL for the heavy parts
-  (copies, decode, resize), so a few threads keep up with an accelerator.
+  A grain MapDataset over the step numbers: element t is make(t), so the
+  iterator's state is the step itself and resuming at `start` repeats
+  nothing (grain's own checkpointable state is not needed). Threads suffice:
+  numpy and PIL release the GIL for copies and resizes, while grain's worker
+  processes would pickle every batch (slower in benchmarks/input_pipeline).
+
+  Args:
+    make: step -> batches; a pure function of the step.
+    start, stop: the steps to build.
+    threads: threads building batches (0 builds each when it is asked for).
+    depth: batches built ahead of the one being consumed.
+
+  Returns:
+    A grain iterator; close() it to stop the threads.
   """
+  import grain  # pylint: disable=g-import-not-at-top
+  return iter(grain.MapDataset.range(start, stop).map(make).to_iter_dataset(
+      grain.ReadOptions(num_threads=threads if depth else 0,
+                        prefetch_buffer_size=depth if threads else 0)))
 
-  def __init__(self, make: Callable[[int], object], depth: int = 2,
-               workers: int = 1):
-    self.make = make
-    self.depth = depth
-    self.pool = concurrent.futures.ThreadPoolExecutor(workers)
-    self.futures: dict[int, concurrent.futures.Future] = {}
 
-  def fetch(self, step: int):
-    for s in range(step, step + self.depth + 1):
-      if s not in self.futures:
-        self.futures[s] = self.pool.submit(self.make, s)
-    for s in [s for s in self.futures if s < step]:
-      self.futures.pop(s).cancel()
-    return self.futures.pop(step).result()
-
-  def close(self):
-    for f in self.futures.values():
-      f.cancel()
-    self.pool.shutdown(wait=True)
+def build_threads(requested: int) -> int:
+  """data.workers: the threads that build batches; 0 means one per core
+  this process may run on, at most 8."""
+  if requested > 0:
+    return requested
+  try:
+    cores = len(os.sched_getaffinity(0))
+  except AttributeError:  # macOS has no affinity
+    cores = os.cpu_count() or 1
+  return min(cores, 8)
 
 
 # ----------------------------------------------------------------------------

@@ -580,7 +580,7 @@ def load_task_data(cfg: ml_collections.ConfigDict) -> pipeline.TaskData:
   """
   builder = prepare(voc_builder(cfg.tfds_data_dir or None,
                                 cfg.manual_dir or None))
-  workers = cfg.get('workers', 0) or min(8, os.cpu_count() or 1)
+  workers = pipeline.build_threads(cfg.get('workers', 0))
   load = functools.partial(load_split_resized, builder,
                            image_size=cfg.image_size,
                            cache_dir=default_cache_dir(builder),
