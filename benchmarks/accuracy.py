@@ -355,8 +355,8 @@ SUITES = {
             ('baseline', 'camvid_baseline.py'), ('M2', 'camvid_m2.py'),
             ('mean teacher + CutMix', 'camvid_meanteacher.py'),
             ('pseudo-labels', 'camvid_fixmatch.py'),
-            ('M2 + pseudo-labels', 'camvid_m2_cutmix.py'),
-            ('M2 + mean teacher', 'camvid_m2_cutmix.py:mean_teacher'))),
+            ('M2 + mean teacher', 'camvid_m2_cutmix.py'),
+            ('M2 + pseudo-labels', 'camvid_m2_cutmix.py:pseudo_label'))),
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'mnist', list(SUITES), 'Which runs.')

@@ -260,8 +260,8 @@ def test_consistency_is_refused_for_classification():
 @pytest.mark.parametrize('name, variant, kind, teacher', [
     ('camvid_meanteacher', '', 'mean_teacher', True),
     ('camvid_fixmatch', '', 'pseudo_label', False),
-    ('camvid_m2_cutmix', '', 'pseudo_label', False),
-    ('camvid_m2_cutmix', 'mean_teacher', 'mean_teacher', True),
+    ('camvid_m2_cutmix', '', 'mean_teacher', True),
+    ('camvid_m2_cutmix', 'pseudo_label', 'pseudo_label', False),
 ])
 def test_the_consistency_configs_and_their_twins_are_valid(name, variant,
                                                            kind, teacher):
