@@ -6,8 +6,11 @@ camvid_fixmatch's.
   python -m experiments.train --config=configs/camvid_m2_cutmix.py \
       --workdir=workdirs/camvid_m2_cutmix --config.data.manual_dir=DIR
 
-Expected: see docs/camvid.md, "Consistency methods" (mIoU % on val, scored
-at 360x480).
+Expected: 26.0 mIoU % on val, scored at 360x480 (seed 0, where
+camvid_baseline gives 27.9 and camvid_meanteacher 33.6), after 1,500 steps,
+~145 min on one CPU core beside another run.
+
+Docs: docs/camvid.md, "Consistency methods".
 
 Variants: `:pseudo_label`; `:tiny`, the seconds-long twin the tests train.
 """
