@@ -16,12 +16,31 @@ from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
 
 
-def create_manager(workdir: str, *, max_to_keep: int = 2,
+def create_manager(workdir: str, *, save_every_steps: int | None = None,
+                   max_to_keep: int = 2,
                    async_save: bool = True) -> ocp.CheckpointManager:
+  """The workdir's checkpoint manager; it also decides when to save.
+
+  Args:
+    workdir: checkpoints go to `workdir/checkpoints/`.
+    save_every_steps: `manager.should_save(step)` is True at multiples of
+      it and, on several processes, at the step all of them stop at for a
+      preemption (orbax's policies). None: orbax's defaults, for managers
+      that only restore.
+    max_to_keep: older checkpoints are deleted.
+    async_save: whether `save` returns before the files are written.
+  """
+  policy = None
+  if save_every_steps:
+    # Not orbax's default policy for `save_interval_steps`: that one also
+    # saves at the first step of a fresh run, which costs a save for nothing.
+    policy = ocp.checkpoint_managers.AnySavePolicy([
+        ocp.checkpoint_managers.FixedIntervalPolicy(save_every_steps),
+        ocp.checkpoint_managers.PreemptionCheckpointingPolicy()])
   options = ocp.CheckpointManagerOptions(
       max_to_keep=max_to_keep, create=True,
       enable_async_checkpointing=async_save,
-      cleanup_tmp_directories=True)
+      cleanup_tmp_directories=True, save_decision_policy=policy)
   return ocp.CheckpointManager(
       os.path.abspath(os.path.join(workdir, 'checkpoints')),
       options=options)
@@ -29,7 +48,11 @@ def create_manager(workdir: str, *, max_to_keep: int = 2,
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any,
          data_state: dict[str, Any]) -> None:
-  """Saves (asynchronously if the manager is async) at `step`."""
+  """Saves (asynchronously if the manager is async) at `step`.
+
+  Unconditional: the caller has asked `manager.should_save(step)` or has a
+  reason of its own (SIGTERM, the last step).
+  """
   manager.save(step, args=ocp.args.Composite(
       state=ocp.args.StandardSave(state),
       data=ocp.args.JsonSave(data_state)), force=True)

@@ -194,7 +194,8 @@ class Trainer:
           json.loads(c.to_json_best_effort()))
       workdir_lib.write_task(workdir, self.task, self.data.palette)
     manager = checkpointing.create_manager(
-        workdir, max_to_keep=c.keep_checkpoints,
+        workdir, save_every_steps=c.checkpoint_every_steps,
+        max_to_keep=c.keep_checkpoints,
         async_save=c.async_checkpointing)
     restored = checkpointing.restore_latest(manager, state)
     start = 0
@@ -247,7 +248,7 @@ class Trainer:
                               self.evaluator.evaluate_state(state),
                               state.eval_params)
           preempted = preemption.requested(done)
-          if done % c.checkpoint_every_steps == 0 or preempted:
+          if preempted or manager.should_save(done):
             if pending is not None:  # Never save a state that went bad.
               self._check_finite(*pending, last_saved)
               pending = None

@@ -382,6 +382,18 @@ def test_auxiliary_eval_reports_whether_a_is_used(config, tmp_path):
   assert 'a_spread' not in _evaluate_at_init(config(), tmp_path / 'm2')
 
 
+def test_the_manager_decides_when_to_save(tmp_path):
+  """Multiples of the interval, never the first step of a fresh run (orbax's
+  default would save there), never a step already saved."""
+  manager = checkpointing.create_manager(str(tmp_path), save_every_steps=3,
+                                         async_save=False)
+  assert [s for s in range(1, 8) if manager.should_save(s)] == [3, 6]
+  checkpointing.save(manager, 3, {'w': np.zeros(2)}, {'step': 3})
+  assert not manager.should_save(3)
+  assert manager.should_save(6)
+  manager.close()
+
+
 @pytest.fixture(name='nan_from_step_3')
 def nan_from_step_3_fixture(monkeypatch):
   """Makes the Gumbel temperature NaN from step 3 on: U(x) goes NaN."""
