@@ -157,3 +157,49 @@ def assert_same_step(one, other, rtol=1e-4):
   for a, b in zip(*leaves):
     atol = rtol * float(np.max(np.abs(a), initial=0.0))
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+# Peak memory, per test: which tests make a pytest worker (or a command a
+# test launches) large. Printed after the durations; measured on each
+# worker as the rise of its peak resident set while the test ran.
+_PEAK_BEFORE = pytest.StashKey[float]()
+
+
+def _peak_rss_mb() -> float:
+  """The largest resident set of this process or any child it waited for."""
+  import resource  # pylint: disable=g-import-not-at-top
+  return max(resource.getrusage(who).ru_maxrss
+             for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+             ) / 1024
+
+
+def pytest_runtest_setup(item):
+  item.stash[_PEAK_BEFORE] = _peak_rss_mb()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+  outcome = yield
+  if call.when == 'teardown':
+    peak = _peak_rss_mb()
+    outcome.get_result().user_properties.append(
+        ('peak_rss_mb', (peak, peak - item.stash.get(_PEAK_BEFORE, peak))))
+
+
+def pytest_terminal_summary(terminalreporter):
+  rows = []
+  for reports in terminalreporter.stats.values():
+    for report in reports:
+      props = dict(getattr(report, 'user_properties', None) or ())
+      if 'peak_rss_mb' in props:
+        peak, rise = props['peak_rss_mb']
+        rows.append((rise, peak, report.nodeid))
+  if not rows:
+    return
+  terminalreporter.write_sep('=', 'peak memory (MB, ru_maxrss of a worker '
+                             'or a command it ran)')
+  terminalreporter.write_line(
+      f'largest: {max(peak for _, peak, _ in rows):.0f} MB; the tests that '
+      'raised a peak most:')
+  for rise, peak, nodeid in sorted(rows, reverse=True)[:8]:
+    terminalreporter.write_line(f'+{rise:6.0f} to {peak:6.0f}  {nodeid}')
