@@ -4,6 +4,7 @@ The device count must be set before JAX initialises its backend, which is
 why this happens at import time, before any test module touches JAX.
 """
 
+import gc
 import gzip
 import os
 import socket
@@ -157,6 +158,20 @@ def assert_same_step(one, other, rtol=1e-4):
   for a, b in zip(*leaves):
     atol = rtol * float(np.max(np.abs(a), initial=0.0))
     np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+@pytest.fixture(autouse=True)
+def _free_compiled_programs():
+  """Drops the programs a test compiled once it ends.
+
+  A worker otherwise keeps every program of every test it ran, and its peak
+  memory grew test by test to 7 GB with no single test the cause. A later
+  test that needs a slow-to-compile program again finds it in the
+  persistent compilation cache on disk.
+  """
+  yield
+  jax.clear_caches()
+  gc.collect()
 
 
 # Peak memory, per test: which tests make a pytest worker (or a command a
