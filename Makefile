@@ -28,7 +28,7 @@ run: $(STAMP)
 	  --workdir=$(WORKDIR) $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n 2 --durations=15 $(PYTEST_ARGS) tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist worksteal --durations=15 $(PYTEST_ARGS) tests
 
 lint: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet -c requirements-lock.txt -e '.[lint]'
