@@ -10,7 +10,7 @@ Expected: 11.9 mIoU % over the 11 classes (seed 0) after 1,000 steps,
 intensities and no vertical flips the defaults; the docs hold no number
 for the present ones.
 
-Variants: `:tiny`, the seconds-long twin the tests train.
+Variants: `:tiny`, the seconds-long twin whose steps the tests trace.
 
 Docs: docs/results.md, "Digit scenes" (and why M2 does not beat it there).
 """

@@ -12,7 +12,7 @@ CPU, level with the baseline, with binarized inputs and vertical flips (the
 defaults before commit 58286c1). With raw intensities and a continuous
 Bernoulli likelihood, the defaults now, flips still on: 12.9.
 
-Variants: `:tiny`, the seconds-long twin the tests train.
+Variants: `:tiny`, the seconds-long twin whose steps the tests trace.
 
 Docs: docs/results.md, "Digit scenes" and "Ablation at 1,000 steps".
 """

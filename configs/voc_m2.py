@@ -12,7 +12,7 @@ DIR as for configs/voc_baseline.py. Expected: not run here; the paper
 reports 58% IoU on the validation split. A step takes 2.69 s on the idle
 2-core CPU, ~15 h for the run: train it on an accelerator.
 
-Variants: `:tiny`, the seconds-long twin the tests train.
+Variants: `:tiny`, the seconds-long twin whose steps the tests trace.
 
 Docs: docs/voc.md, "Expected results"; on an accelerator: docs/scale.md.
 """
